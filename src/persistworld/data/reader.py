@@ -1,0 +1,105 @@
+"""Lazy reading of episodes: annotations are parsed on first use, videos decoded on request."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from persistworld.data.episode import EpisodeMeta, parse_annotation
+from persistworld.data.layout import STATS_FILE, annotation_dir, available_splits, episode_sort_key
+from persistworld.data.stats import StateStats
+from persistworld.data.video import read_video
+from persistworld.errors import EpisodeDataError
+
+
+class EpisodeDataset:
+    """The episodes of one split of a dataset in the Ctrl-World layout.
+
+    Only finished episodes are listed: an episode exists once its annotation file exists, and
+    writers write the annotation last (see `EpisodeWriter`).
+
+    Args:
+        root: Dataset root (holds ``annotation/``, ``videos/`` and ``stat.json``).
+        split: Split folder name, e.g. ``"train"``.
+        resolution: (height, width) per view that frames are resized to on load; ``None`` keeps
+            the stored size.
+        stats_path: Normalisation statistics; defaults to ``<root>/stat.json``.
+
+    Raises:
+        EpisodeDataError: If the root or the split does not exist (the message lists the splits
+            that do), or the split has no episodes.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        resolution: tuple[int, int] | None = None,
+        stats_path: str | Path | None = None,
+    ):
+        self.root = Path(root)
+        self.split = split
+        self.resolution = tuple(resolution) if resolution is not None else None
+        self._stats_path = Path(stats_path) if stats_path is not None else self.root / STATS_FILE
+        if not self.root.is_dir():
+            raise EpisodeDataError(self.root, "dataset root not found.")
+        folder = annotation_dir(self.root, split)
+        if not folder.is_dir():
+            raise EpisodeDataError(
+                folder, f"unknown split `{split}`; this dataset has the splits {available_splits(self.root)}."
+            )
+        self.episode_ids = sorted((p.stem for p in folder.glob("*.json")), key=episode_sort_key)
+        if not self.episode_ids:
+            raise EpisodeDataError(folder, f"split `{split}` has no episodes (no annotation *.json files).")
+        self._metas: dict[str, EpisodeMeta] = {}
+
+    def __len__(self) -> int:
+        return len(self.episode_ids)
+
+    def __repr__(self) -> str:
+        return f"EpisodeDataset(root={str(self.root)!r}, split={self.split!r}, episodes={len(self)})"
+
+    @cached_property
+    def stats(self) -> StateStats:
+        """The normalisation statistics (loaded on first use)."""
+        return StateStats.load(self._stats_path)
+
+    def meta(self, episode_id: str | int) -> EpisodeMeta:
+        """Parsed annotation of one episode (cached)."""
+        episode_id = str(episode_id)
+        if episode_id not in self._metas:
+            if episode_id not in self.episode_ids:
+                raise EpisodeDataError(
+                    annotation_dir(self.root, self.split) / f"{episode_id}.json",
+                    f"episode `{episode_id}` is not in split `{self.split}`.",
+                )
+            path = annotation_dir(self.root, self.split) / f"{episode_id}.json"
+            self._metas[episode_id] = parse_annotation(path, self.root, self.split)
+        return self._metas[episode_id]
+
+    def metas(self) -> list[EpisodeMeta]:
+        """Parsed annotations of every episode, in id order."""
+        return [self.meta(i) for i in self.episode_ids]
+
+    def load_frames(self, episode_id: str | int) -> np.ndarray:
+        """Decode all frames of all views of one episode.
+
+        Returns:
+            uint8 array (video_length, views, H, W, 3), views in order (external 1, external 2, wrist).
+        """
+        meta = self.meta(episode_id)
+        views = [read_video(p, self.resolution, expected_frames=meta.video_length) for p in meta.video_paths]
+        shapes = {v.shape[1:3] for v in views}
+        if len(shapes) != 1:
+            raise EpisodeDataError(
+                meta.video_paths[0].parent,
+                f"the camera videos have different frame sizes {[v.shape[1:3] for v in views]}; "
+                "give a `resolution` to resize them to one size.",
+            )
+        return np.stack(views, axis=1)
+
+    def normalized_states(self, episode_id: str | int) -> np.ndarray:
+        """States of one episode normalised to [-1, 1] with the dataset's statistics, (T, 7) float32."""
+        return self.stats.normalize(self.meta(episode_id).states)
