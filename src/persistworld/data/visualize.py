@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from persistworld.data.layout import FPS, VIEW_NAMES
+from persistworld.data.reader import EpisodeDataset
 from persistworld.data.video import write_video
 from persistworld.utils.atomic import atomic_path
 
@@ -69,3 +70,16 @@ def write_views_video(frames: np.ndarray, path: str | Path, fps: int = FPS) -> P
         strip = strip.repeat(scale, axis=1).repeat(scale, axis=2)
     write_video(path, strip, fps=fps)
     return Path(path)
+
+
+def show_episode(dataset: EpisodeDataset, episode_id: str, out_dir: str | Path, columns: int = 8) -> tuple[Path, Path]:
+    """Write ``<split>_<id>_sheet.png`` and ``<split>_<id>_views.mp4`` of one episode into `out_dir`."""
+    meta = dataset.meta(episode_id)
+    frames = dataset.load_frames(episode_id)
+    out_dir = Path(out_dir)
+    stem = f"{dataset.split}_{meta.episode_id}"
+    success = "" if meta.success is None else f", success={meta.success}"
+    title = f"{dataset.root.name} / {dataset.split} / {meta.episode_id}: {meta.text or '(no instruction)'}{success}"
+    sheet = contact_sheet(frames, out_dir / f"{stem}_sheet.png", columns=columns, title=title)
+    video = write_views_video(frames, out_dir / f"{stem}_views.mp4")
+    return sheet, video

@@ -133,6 +133,7 @@ class SimScene:
         context.vopt.geomgroup[0] = 0  # hide collision meshes (robosuite's convention: group 0)
         context.vopt.geomgroup[1] = 1  # show visual meshes (group 1)
         self.env.sim._render_context_offscreen = context
+        self._render_context = context
         flags = context.scn.flags
         flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
@@ -216,6 +217,9 @@ class SimScene:
         """Render the 3 views, uint8 (3, H, W, 3) in view order (external 1, external 2, wrist)."""
         height, width = self.config.image_size
         sim = self.env.sim
+        # robosuite's render does not make its GL context current; with two scenes in one process
+        # (a worker holds a Lift and a Stack scene) the other scene's context would draw this one.
+        self._render_context.gl_ctx.make_current()
         return np.stack([sim.render(camera_name=c, width=width, height=height)[::-1] for c in self.CAMERAS])
 
     def eef_pose_world(self) -> tuple[np.ndarray, np.ndarray]:

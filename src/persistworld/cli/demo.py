@@ -1,0 +1,36 @@
+"""`persistworld demo`: the embedded default, end to end on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from persistworld.cli.common import ConfigOption, PresetOption, SetOption, console, load_config
+from persistworld.cli.data import sim_command
+
+
+def demo_command(
+    out: Annotated[Path, typer.Option(help="Run folder; the dataset goes to <out>/data.")] = Path("runs/demo"),
+    preset: PresetOption = "demo",
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Run the simulator demo: generate the dataset, then write a contact sheet and a video of a val episode.
+
+    Later stages (baseline training, PersistWorld post-training, evaluation report) join this
+    command as they land. Re-running resumes: finished episodes are not generated again.
+    """
+    from persistworld.data.reader import EpisodeDataset
+    from persistworld.data.visualize import show_episode
+
+    cfg = load_config(preset, config, set_)
+    data_root = out / "data"
+    console.rule("[bold]1. simulator dataset")
+    sim_command(out=data_root, workers=None, preset=preset, config=config, set_=set_)
+    console.rule("[bold]2. look at an episode")
+    split = cfg.data.val_split if cfg.sim.episodes.get(cfg.data.val_split) else next(iter(cfg.sim.episodes))
+    dataset = EpisodeDataset(data_root, split)
+    sheet, video = show_episode(dataset, dataset.episode_ids[0], out / "figures")
+    console.print(f"contact sheet: {sheet}\nvideo: {video}")

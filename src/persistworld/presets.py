@@ -1,0 +1,69 @@
+"""The root config and the named presets (`demo`, `droid`, `paper`).
+
+Each sub-config lives next to the code it configures; this module only composes them. A preset is
+a function returning the root dataclass, so that presets are type-checked and can be diffed in
+code review. Functions receive only their sub-config, never the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from persistworld.data.clips import ClipConfig
+from persistworld.errors import ConfigError
+from persistworld.sim.generate import SimConfig
+
+
+@dataclass
+class DataConfig:
+    """Which dataset a run reads and at which resolution."""
+
+    # Dataset root in the Ctrl-World layout (annotation/, videos/, stat.json).
+    root: Path = Path("runs/demo/data")
+    # (height, width) per view that frames are resized to on load. DROID's aspect ratio is 3:5.
+    resolution: tuple[int, int] = (48, 80)
+    # Splits for training, validation (model selection) and held-out testing.
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+
+@dataclass
+class PersistWorldConfig:
+    """Root config of a persistworld run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    clips: ClipConfig = field(default_factory=ClipConfig)
+
+
+def demo() -> PersistWorldConfig:
+    """The embedded simulator demo, sized for a 2-core CPU."""
+    return PersistWorldConfig()
+
+
+def droid() -> PersistWorldConfig:
+    """The DROID subset (Ctrl-World layout): 7 train + 4 val episodes; its val split is the held-out set."""
+    return PersistWorldConfig(
+        data=DataConfig(root=Path("../shared/data/droid_subset"), resolution=(48, 80), test_split="val"),
+        clips=ClipConfig(history=(0, 0, -28, -20, -12, -4)),
+    )
+
+
+def paper() -> PersistWorldConfig:
+    """The paper's setting: DROID at Ctrl-World's 192x320 per view and its sparse history."""
+    config = droid()
+    config.data.resolution = (192, 320)
+    return config
+
+
+PRESETS: dict[str, Callable[[], PersistWorldConfig]] = {"demo": demo, "droid": droid, "paper": paper}
+
+
+def get_preset(name: str) -> PersistWorldConfig:
+    """The config of a named preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset `{name}`. Available presets: {sorted(PRESETS)}.")
+    return PRESETS[name]()

@@ -1,0 +1,58 @@
+"""Typed configs: presets, YAML files and --set overrides, with strict errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from persistworld.config import config_to_dict, resolve_config, save_config
+from persistworld.errors import ConfigError
+from persistworld.presets import PRESETS, get_preset
+
+
+def test_every_preset_builds_and_survives_a_yaml_round_trip(tmp_path: Path):
+    for name in PRESETS:
+        config = get_preset(name)
+        save_config(config, tmp_path / f"{name}.yaml")
+        assert resolve_config(get_preset("demo"), tmp_path / f"{name}.yaml") == config
+
+
+def test_yaml_then_overrides(tmp_path: Path):
+    path = tmp_path / "override.yaml"
+    path.write_text("sim:\n  episodes: {train: 3}\n  scene:\n    image_size: [48, 80]\nclips:\n  num_future: 2\n")
+    config = resolve_config(get_preset("demo"), path, ["clips.num_future=3", "sim.tasks=[lift, push]"])
+    assert config.sim.episodes == {"train": 3, "val": 8, "test": 32}  # mappings merge
+    assert config.sim.scene.image_size == (48, 80)
+    assert config.clips.num_future == 3
+    assert config.sim.tasks == ("lift", "push")
+    assert get_preset("demo").clips.num_future == 4  # presets are not mutated
+
+
+def test_unknown_key_names_the_source_and_the_valid_keys():
+    with pytest.raises(ConfigError, match=r"--set clips.num_futur=3: unknown config key\(s\) \['clips.num_futur'\]"):
+        resolve_config(get_preset("demo"), overrides=["clips.num_futur=3"])
+
+
+def test_wrong_type_and_failed_validation():
+    with pytest.raises(ConfigError, match="`clips.num_future` must be an integer. Got 'many'"):
+        resolve_config(get_preset("demo"), overrides=["clips.num_future=many"])
+    with pytest.raises(ConfigError, match="`num_future` must be >= 1. Got 0"):
+        resolve_config(get_preset("demo"), overrides=["clips.num_future=0"])
+    with pytest.raises(ConfigError, match="`tasks` must be a non-empty subset"):
+        resolve_config(get_preset("demo"), overrides=["sim.tasks=[juggle]"])
+
+
+def test_malformed_override_and_missing_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="must look like `section.key=value`"):
+        resolve_config(get_preset("demo"), overrides=["clips.num_future"])
+    with pytest.raises(ConfigError, match="config file not found"):
+        resolve_config(get_preset("demo"), tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="unknown preset `huge`"):
+        get_preset("huge")
+
+
+def test_config_to_dict_is_plain_data():
+    data = config_to_dict(get_preset("paper"))
+    assert data["data"]["resolution"] == [192, 320]
+    assert isinstance(data["data"]["root"], str)
