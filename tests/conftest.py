@@ -52,7 +52,9 @@ def droid_mini_copy(tmp_path: Path) -> Path:
     return destination
 
 
-def make_episode_arrays(num_frames: int, size: tuple[int, int] = (16, 24), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_episode_arrays(
+    num_frames: int, size: tuple[int, int] = (16, 24), seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Frames whose content encodes (frame, view) so that tests can tell them apart, and smooth states."""
     rng = np.random.default_rng(seed)
     height, width = size
@@ -71,7 +73,9 @@ def episode_factory(tmp_path: Path):
     """Write tiny episodes with real mp4s into a dataset root: factory(n_episodes, n_frames, split)."""
     root = tmp_path / "tiny"
 
-    def factory(n_episodes: int = 2, n_frames: int = 12, split: str = "train", size: tuple[int, int] = (16, 24)) -> Path:
+    def factory(
+        n_episodes: int = 2, n_frames: int = 12, split: str = "train", size: tuple[int, int] = (16, 24)
+    ) -> Path:
         writer = EpisodeWriter(root, split)
         all_states = []
         for episode in range(n_episodes):

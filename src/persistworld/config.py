@@ -76,7 +76,7 @@ def _convert(value: Any, annotation: Any, key: str, source: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise fail(f"a list of {len(args)} items")
-            items = [_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args))]
+            items = [_convert(v, a, f"{key}[{i}]", source) for i, (v, a) in enumerate(zip(value, args, strict=False))]
         else:
             item_type = args[0] if args else Any
             items = [_convert(v, item_type, f"{key}[{i}]", source) for i, v in enumerate(value)]

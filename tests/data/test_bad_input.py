@@ -60,7 +60,9 @@ def test_fewer_frames_than_video_length(droid_mini_copy: Path):
     data["video_length"] = 40
     data["states"] = data["states"] + data["states"][:7]
     path.write_text(json.dumps(data))
-    with pytest.raises(EpisodeDataError, match="has 33 decodable frames but the annotation's `video_length` is 40") as info:
+    with pytest.raises(
+        EpisodeDataError, match="has 33 decodable frames but the annotation's `video_length` is 40"
+    ) as info:
         EpisodeDataset(droid_mini_copy, "val").load_frames("199")
     assert info.value.path.name == "0.mp4"
 

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from persistworld.data.clips import ClipConfig, ClipId, ClipSampler, FrameCache, clip_frame_indices, clip_starts
+from persistworld.data.clips import (
+    ClipConfig,
+    ClipId,
+    ClipSampler,
+    FrameCache,
+    clip_frame_indices,
+    clip_starts,
+)
 from persistworld.data.reader import EpisodeDataset
 
 CTRL_WORLD_HISTORY = (0, 0, -28, -20, -12, -4)

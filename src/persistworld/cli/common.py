@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from persistworld.config import resolve_config
 from persistworld.presets import PersistWorldConfig, get_preset
@@ -16,7 +23,8 @@ console = Console(stderr=True)
 
 PresetOption = Annotated[str, typer.Option("--preset", "-p", help="Named preset: demo, droid or paper.")]
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML file with config overrides (a subset of the config).")
+    Path | None,
+    typer.Option("--config", "-c", help="YAML file with config overrides (a subset of the config)."),
 ]
 SetOption = Annotated[
     list[str] | None,

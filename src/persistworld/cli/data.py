@@ -20,7 +20,9 @@ from persistworld.cli.common import (
 )
 from persistworld.config import config_from_dict, load_yaml_file, save_config
 
-data_app = typer.Typer(help="Datasets in the Ctrl-World layout: simulate, convert, inspect, show.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets in the Ctrl-World layout: simulate, convert, inspect, show.", no_args_is_help=True
+)
 
 RootArgument = Annotated[Path, typer.Argument(help="Dataset root (holds annotation/, videos/, stat.json).")]
 
@@ -44,7 +46,9 @@ def sim_command(
     save_config(sim, root / "sim_config.yaml")
     jobs = pending_jobs(root, sim)
     total = sum(sim.episodes.values())
-    console.print(f"{root}: {total - len(jobs)} of {total} episodes exist, generating {len(jobs)} with {sim.workers} worker(s).")
+    console.print(
+        f"{root}: {total - len(jobs)} of {total} episodes exist, generating {len(jobs)} with {sim.workers} worker(s)."
+    )
     outcomes: Counter[tuple[str, bool]] = Counter()
     with progress_bar() as progress:
         task = progress.add_task("simulating", total=len(jobs), status="")
@@ -66,7 +70,9 @@ def show_command(
     episode: Annotated[str, typer.Option(help="Episode id; default: the split's first episode.")] = "",
     split: Annotated[str, typer.Option(help="Split folder.")] = "val",
     out: Annotated[Path, typer.Option(help="Folder for the PNG and the mp4.")] = Path("runs/show"),
-    resolution: Annotated[str | None, typer.Option(help="Resize views to HxW, e.g. 96x160; default: as stored.")] = None,
+    resolution: Annotated[
+        str | None, typer.Option(help="Resize views to HxW, e.g. 96x160; default: as stored.")
+    ] = None,
     columns: Annotated[int, typer.Option(help="Time steps on the contact sheet.")] = 8,
 ) -> None:
     """Write a contact sheet (PNG, one row per view) and a side-by-side 3-view mp4 of an episode."""
@@ -111,14 +117,19 @@ def convert_lerobot_command(
     source: Annotated[Path, typer.Argument(help="LeRobot v2.x dataset folder (meta/, data/, videos/).")],
     out: Annotated[Path, typer.Option(help="Dataset root to write.")],
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML with LeRobotConvertConfig fields (camera keys, columns...).")
+        Path | None,
+        typer.Option("--config", "-c", help="YAML with LeRobotConvertConfig fields (camera keys, columns...)."),
     ] = None,
     max_episodes: Annotated[int, typer.Option(help="Convert at most this many episodes (0 = all).")] = 0,
 ) -> None:
     """Convert a LeRobot-format DROID download: 15 Hz to 5 Hz, 3 cameras to views 0/1/2, 7-D states."""
     from persistworld.data.lerobot import LeRobotConvertConfig, convert_lerobot
 
-    cfg = config_from_dict(LeRobotConvertConfig, load_yaml_file(config), source=str(config)) if config else LeRobotConvertConfig()
+    cfg = (
+        config_from_dict(LeRobotConvertConfig, load_yaml_file(config), source=str(config))
+        if config
+        else LeRobotConvertConfig()
+    )
     if max_episodes:
         cfg.max_episodes = max_episodes
     converted = skipped = 0

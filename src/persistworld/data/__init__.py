@@ -7,21 +7,27 @@ Layout of a dataset root::
     stat.json                                  1st / 99th percentile of the 7-D state
 """
 
-from persistworld.data.clips import Clip, ClipBatch, ClipConfig, ClipId, ClipSampler, FrameCache
-from persistworld.data.episode import EpisodeMeta
-from persistworld.data.reader import EpisodeDataset
-from persistworld.data.stats import StateStats
-from persistworld.data.writer import EpisodeWriter
+import importlib
+from typing import Any
 
-__all__ = [
-    "Clip",
-    "ClipBatch",
-    "ClipConfig",
-    "ClipId",
-    "ClipSampler",
-    "EpisodeDataset",
-    "EpisodeMeta",
-    "EpisodeWriter",
-    "FrameCache",
-    "StateStats",
-]
+# Exports resolve on first use, so that simulator worker processes, which only write episodes,
+# do not pay for importing torch (about a second and a few hundred MB each).
+_EXPORTS = {
+    "Clip": "clips",
+    "ClipBatch": "clips",
+    "ClipConfig": "clips",
+    "ClipId": "clips",
+    "ClipSampler": "clips",
+    "FrameCache": "clips",
+    "EpisodeDataset": "reader",
+    "EpisodeMeta": "episode",
+    "EpisodeWriter": "writer",
+    "StateStats": "stats",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'persistworld.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"persistworld.data.{_EXPORTS[name]}"), name)

@@ -57,7 +57,9 @@ def _numeric_array(path: Path, key: str, value: Any, columns: int, what: str) ->
     if widths != {columns}:
         bad = sorted(w for w in widths if w != columns)
         raise EpisodeDataError(
-            path, f"field `{key}` has rows with {bad[0] if bad[0] >= 0 else 'non-list'} columns, expected {columns} ({what})."
+            path,
+            f"field `{key}` has rows with {bad[0] if bad[0] >= 0 else 'non-list'} columns, "
+            f"expected {columns} ({what}).",
         )
     try:
         array = np.asarray(value, dtype=np.float64)
@@ -97,7 +99,8 @@ def parse_annotation(path: Path, root: Path, split: str) -> EpisodeMeta:
     states = _numeric_array(path, "states", data["states"], STATE_DIM, f"{', '.join(STATE_FIELDS)}")
     if len(states) != video_length:
         raise EpisodeDataError(
-            path, f"field `states` has {len(states)} rows but `video_length` is {video_length}; expected one per frame."
+            path,
+            f"field `states` has {len(states)} rows but `video_length` is {video_length}; expected one per frame.",
         )
 
     episode_id = path.stem

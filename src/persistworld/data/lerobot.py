@@ -67,7 +67,9 @@ def _read_info(source: Path) -> dict[str, Any]:
         raise EpisodeDataError(info_path, f"not valid JSON ({exc}).") from exc
     for key in ("data_path", "video_path"):
         if not isinstance(info.get(key), str):
-            raise EpisodeDataError(info_path, f"field `{key}` (a path template) is missing; only LeRobot v2.x is supported.")
+            raise EpisodeDataError(
+                info_path, f"field `{key}` (a path template) is missing; only LeRobot v2.x is supported."
+            )
     return info
 
 
@@ -136,13 +138,17 @@ def convert_lerobot(source: str | Path, destination: str | Path, config: LeRobot
         raw_length = table.num_rows
         keep = np.arange(0, raw_length, config.frame_step)
         states = np.concatenate(
-            [_column(table, config.cartesian_column, data_path), _column(table, config.gripper_column, data_path)],
+            [
+                _column(table, config.cartesian_column, data_path),
+                _column(table, config.gripper_column, data_path),
+            ],
             axis=1,
         )
         if states.shape[1] != 7:
             raise EpisodeDataError(
                 data_path,
-                f"`{config.cartesian_column}` + `{config.gripper_column}` give {states.shape[1]} values per row, expected 6 + 1.",
+                f"`{config.cartesian_column}` + `{config.gripper_column}` give {states.shape[1]} values per row, "
+                "expected 6 + 1.",
             )
         views = []
         for key in config.camera_keys:

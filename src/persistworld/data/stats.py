@@ -51,7 +51,8 @@ class StateStats:
         path = Path(path)
         if not path.is_file():
             raise EpisodeDataError(
-                path, "normalisation statistics not found (expected a stat.json with `state_01` and `state_99`)."
+                path,
+                "normalisation statistics not found (expected a stat.json with `state_01` and `state_99`).",
             )
         try:
             data = json.loads(path.read_text())
@@ -65,7 +66,8 @@ class StateStats:
             array = np.asarray(value, dtype=np.float64)
             if array.shape != (STATE_DIM,) or not np.all(np.isfinite(array)):
                 raise EpisodeDataError(
-                    path, f"field `{key}` must be {STATE_DIM} finite numbers {list(STATE_FIELDS)}, got {value!r}."
+                    path,
+                    f"field `{key}` must be {STATE_DIM} finite numbers {list(STATE_FIELDS)}, got {value!r}.",
                 )
             bounds.append(array)
         if np.any(bounds[1] < bounds[0]):

@@ -44,7 +44,11 @@ def contact_sheet(frames: np.ndarray, path: str | Path, columns: int = 8, title:
     if title:
         draw.text((4, 1), title, fill=(0, 0, 0))
     for column, t in enumerate(times):
-        draw.text((label_w + column * (cell_w + 2) + 2, top - _LABEL_HEIGHT + 1), f"t={t} ({t / FPS:.1f}s)", fill=(0, 0, 0))
+        draw.text(
+            (label_w + column * (cell_w + 2) + 2, top - _LABEL_HEIGHT + 1),
+            f"t={t} ({t / FPS:.1f}s)",
+            fill=(0, 0, 0),
+        )
     for view in range(num_views):
         name = VIEW_NAMES[view] if view < len(VIEW_NAMES) else f"view {view}"
         draw.text((4, top + view * (cell_h + 2) + cell_h // 2 - 5), name, fill=(0, 0, 0))

@@ -23,7 +23,7 @@ from persistworld.data.layout import FPS
 from persistworld.data.reader import EpisodeDataset
 from persistworld.data.stats import StateStats
 from persistworld.data.writer import EpisodeWriter
-from persistworld.sim.policies import PLANNERS, PolicyNoise, waypoint_action, wander
+from persistworld.sim.policies import PLANNERS, PolicyNoise, wander, waypoint_action
 from persistworld.sim.scene import TASK_ENVS, SceneConfig, SimScene
 
 

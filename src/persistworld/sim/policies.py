@@ -80,7 +80,7 @@ def _pick(rng: np.random.Generator, noise: PolicyNoise, position: np.ndarray, ya
 
 def plan_lift(scene: SimScene, rng: np.random.Generator, noise: PolicyNoise) -> TaskPlan:
     """Pick the cube and lift it, then carry it to a random spot in the air."""
-    (cube, yaw), = scene.object_poses()
+    ((cube, yaw),) = scene.object_poses()
     waypoints = _pick(rng, noise, cube, yaw)
     carry = cube + np.array([*rng.uniform(-0.08, 0.08, size=2), rng.uniform(0.15, 0.22)])
     waypoints.append(Waypoint(carry, GRIPPER_CLOSED, _steps(rng, 20, 30)))
@@ -90,7 +90,7 @@ def plan_lift(scene: SimScene, rng: np.random.Generator, noise: PolicyNoise) -> 
 
 def plan_push(scene: SimScene, rng: np.random.Generator, noise: PolicyNoise) -> TaskPlan:
     """Push the cube along the table in a random direction with the closed gripper."""
-    (cube, _), = scene.object_poses()
+    ((cube, _),) = scene.object_poses()
     angle = rng.uniform(-np.pi, np.pi)
     direction = np.array([np.cos(angle), np.sin(angle), 0.0])
     distance = rng.uniform(0.08, 0.14)
@@ -164,9 +164,7 @@ def wander(
     waypoints = []
     while steps > 0:
         duration = min(_steps(rng, 20, 36), steps)
-        target = np.array(
-            [*rng.uniform(-workspace, workspace, size=2), scene.table_height + rng.uniform(0.12, 0.28)]
-        )
+        target = np.array([*rng.uniform(-workspace, workspace, size=2), scene.table_height + rng.uniform(0.12, 0.28)])
         waypoints.append(Waypoint(target, last.gripper, duration))
         steps -= duration
     return waypoints

@@ -101,10 +101,14 @@ class SimScene:
 
     def __init__(self, env_name: str, config: SceneConfig, control_freq: int = 20):
         suite = require_package("robosuite", extra="sim")
+        import logging
+
         import mujoco
         from robosuite.controllers import load_composite_controller_config
         from robosuite.utils.binding_utils import MjRenderContextOffscreen
 
+        # robosuite warns about controller parts a Panda does not have, once per scene; that is noise here.
+        logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
         self._mujoco = mujoco
         self.env_name = env_name
         self.config = config
@@ -190,7 +194,7 @@ class SimScene:
         model.light_pos[:] += rng.uniform(-0.3, 0.3, size=model.light_pos.shape)
         model.light_diffuse[:] = np.clip(model.light_diffuse * rng.uniform(0.75, 1.15), 0.0, 1.0)
 
-        for camera_name, pose in zip(self.CAMERAS[:2], (self.config.external_1, self.config.external_2)):
+        for camera_name, pose in zip(self.CAMERAS[:2], (self.config.external_1, self.config.external_2), strict=False):
             camera = self._name_id(mujoco.mjtObj.mjOBJ_CAMERA, camera_name)
             jitter = self.config.camera_jitter
             position = np.asarray(pose.position) + rng.uniform(-jitter, jitter, size=3)
@@ -200,7 +204,7 @@ class SimScene:
             model.cam_fovy[camera] = pose.fovy
 
         table_z = float(self.env.table_offset[2])
-        for obj, joint, xy in zip(self._objects(), self._object_joints, object_positions):
+        for obj, joint, xy in zip(self._objects(), self._object_joints, object_positions, strict=False):
             half_height = float(obj.size[2]) if hasattr(obj, "size") else 0.02
             yaw = rng.uniform(0, 2 * np.pi)
             quaternion = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
@@ -254,7 +258,7 @@ class SimScene:
 
     @property
     def table_height(self) -> float:
-        """z of the table top (m, world frame)."""
+        """Z of the table top (m, world frame)."""
         return float(self.env.table_offset[2])
 
     def close(self) -> None:
