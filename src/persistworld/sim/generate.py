@@ -168,12 +168,11 @@ def pending_jobs(root: Path, config: SimConfig) -> list[tuple[str, int]]:
 def run_generation(root: str | Path, config: SimConfig) -> Iterator[dict]:
     """Generate every missing episode, yielding a summary row per finished episode.
 
-    Episodes already on disk are skipped. When the train split is complete, ``stat.json`` is
-    (re)computed from its states.
+    Episodes already on disk are skipped. At the end ``stat.json`` is (re)computed from the states
+    of the train split (see `write_stats`).
     """
     root = Path(root)
     jobs = [(root, split, seed, config) for split, seed in pending_jobs(root, config)]
-    # Interleave tasks so each worker builds its scenes early and the progress bar is honest.
     if config.workers == 1 or len(jobs) <= 1:
         for job in jobs:
             yield generate_and_write(*job)
