@@ -102,3 +102,13 @@ def test_missing_column_names_file_and_column(lerobot_root: Path, tmp_path: Path
 def test_not_a_lerobot_folder(tmp_path: Path):
     with pytest.raises(EpisodeDataError, match="meta/info.json"):
         list(convert_lerobot(tmp_path, tmp_path / "out", LeRobotConvertConfig()))
+
+
+def test_lerobot_v3_is_refused_clearly(lerobot_root: Path, tmp_path: Path):
+    info_path = lerobot_root / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    info["codebase_version"] = "v3.0"
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(EpisodeDataError, match="only LeRobot v2.x") as error:
+        list(convert_lerobot(lerobot_root, tmp_path / "out", LeRobotConvertConfig()))
+    assert error.value.path == info_path

@@ -65,6 +65,11 @@ def _read_info(source: Path) -> dict[str, Any]:
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise EpisodeDataError(info_path, f"not valid JSON ({exc}).") from exc
+    version = str(info.get("codebase_version", "v2"))
+    if not version.startswith("v2"):
+        raise EpisodeDataError(
+            info_path, f"`codebase_version` is {version!r}; only LeRobot v2.x (one file per episode) is supported."
+        )
     for key in ("data_path", "video_path"):
         if not isinstance(info.get(key), str):
             raise EpisodeDataError(
