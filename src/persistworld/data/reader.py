@@ -54,6 +54,7 @@ class EpisodeDataset:
         if not self.episode_ids:
             raise EpisodeDataError(folder, f"split `{split}` has no episodes (no annotation *.json files).")
         self._metas: dict[str, EpisodeMeta] = {}
+        self._normalized: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.episode_ids)
@@ -101,5 +102,11 @@ class EpisodeDataset:
         return np.stack(views, axis=1)
 
     def normalized_states(self, episode_id: str | int) -> np.ndarray:
-        """States of one episode normalised to [-1, 1] with the dataset's statistics, (T, 7) float32."""
-        return self.stats.normalize(self.meta(episode_id).states)
+        """States of one episode normalised to [-1, 1] with the dataset's statistics, (T, 7) float32.
+
+        Cached per episode: the clip sampler asks for them on every clip.
+        """
+        episode_id = str(episode_id)
+        if episode_id not in self._normalized:
+            self._normalized[episode_id] = self.stats.normalize(self.meta(episode_id).states)
+        return self._normalized[episode_id]
