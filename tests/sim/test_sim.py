@@ -65,6 +65,19 @@ def test_episode_depends_only_on_its_seed(lift_scene: SimScene):
     assert not np.array_equal(first.frames[0], other.frames[0])  # different seed, different scene
 
 
+def test_dropping_one_scene_leaves_another_scene_rendering_the_same(lift_scene: SimScene):
+    """robosuite frees a scene's GPU objects on whatever GL context is current; ours frees its own."""
+    import gc
+
+    config = small_config()
+    other = SimScene("Lift", config.scene)
+    record_episode(other, config, seed=3)
+    before = record_episode(lift_scene, config, seed=2).frames  # lift_scene's context is now current
+    del other
+    gc.collect()
+    np.testing.assert_array_equal(record_episode(lift_scene, config, seed=2).frames, before)
+
+
 def test_parallel_workers_write_the_same_bytes_as_one_process(tmp_path: Path):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     list(run_generation(serial, small_config()))

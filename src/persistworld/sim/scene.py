@@ -17,6 +17,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker process: workers scale
 
+import functools  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -30,6 +31,30 @@ TASK_ENVS: dict[str, str] = {"lift": "Lift", "push": "Lift", "stack": "Stack", "
 _RANDOMISED_MATERIALS = ("table_ceramic", "floorplane", "walls_mat")
 _OBJECT_MATERIALS = {"Lift": ("cube_redwood_mat",), "Stack": ("cubeA_redwood_mat", "cubeB_greenwood_mat")}
 _OBJECT_BODIES = {"Lift": ("cube",), "Stack": ("cubeA", "cubeB")}
+
+
+@functools.cache
+def _render_context_class() -> type:
+    """robosuite's offscreen render context, made safe for several scenes in one process.
+
+    robosuite frees a context's MuJoCo GPU objects (``MjrContext.free``) in ``__del__`` *without*
+    making its own GL context current first. With two scenes in a process, dropping one then deletes
+    the textures and framebuffers of whichever scene rendered last (GL object ids are per context, so
+    the same ids exist in both), and that scene renders garbage from then on. Reproduced with two
+    scenes: after ``del`` of the idle one, 99% of the other's pixels changed. This subclass makes its
+    own context current before freeing.
+    """
+    from robosuite.utils.binding_utils import MjRenderContextOffscreen
+
+    class SceneRenderContext(MjRenderContextOffscreen):
+        def __del__(self) -> None:
+            try:
+                self.gl_ctx.make_current()
+            except Exception:  # at interpreter exit the EGL display is already terminated
+                return  # and every GL object went with it: nothing left to free
+            super().__del__()
+
+    return SceneRenderContext
 
 
 @dataclass
@@ -105,7 +130,6 @@ class SimScene:
 
         import mujoco
         from robosuite.controllers import load_composite_controller_config
-        from robosuite.utils.binding_utils import MjRenderContextOffscreen
 
         # robosuite warns about controller parts a Panda does not have, once per scene; that is noise here.
         logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
@@ -133,7 +157,7 @@ class SimScene:
         height, width = config.image_size
         model.vis.global_.offwidth, model.vis.global_.offheight = max(width, 64), max(height, 64)
         model.vis.quality.offsamples = 0
-        context = MjRenderContextOffscreen(self.env.sim, device_id=-1)
+        context = _render_context_class()(self.env.sim, device_id=-1)
         context.vopt.geomgroup[0] = 0  # hide collision meshes (robosuite's convention: group 0)
         context.vopt.geomgroup[1] = 1  # show visual meshes (group 1)
         self.env.sim._render_context_offscreen = context
