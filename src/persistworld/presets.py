@@ -13,7 +13,10 @@ from pathlib import Path
 
 from persistworld.data.clips import ClipConfig
 from persistworld.errors import ConfigError
+from persistworld.models.compact import COMPACT_PRESETS, CompactConfig
+from persistworld.models.sampler import SamplerConfig
 from persistworld.sim.generate import SimConfig
+from persistworld.train.pretrain import PretrainConfig
 
 
 @dataclass
@@ -37,6 +40,11 @@ class PersistWorldConfig:
     data: DataConfig = field(default_factory=DataConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     clips: ClipConfig = field(default_factory=ClipConfig)
+    model: CompactConfig = field(default_factory=COMPACT_PRESETS["demo"])
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    # Where `pretrain` writes checkpoints and logs, and where `rollout` finds `model.pt` by default.
+    run_dir: Path = Path("runs/demo/pretrain")
 
 
 def demo() -> PersistWorldConfig:
@@ -49,6 +57,7 @@ def droid() -> PersistWorldConfig:
     return PersistWorldConfig(
         data=DataConfig(root=Path("../shared/data/droid_subset"), resolution=(48, 80), test_split="val"),
         clips=ClipConfig(history=(0, 0, -28, -20, -12, -4)),
+        run_dir=Path("runs/droid/pretrain"),
     )
 
 
@@ -56,6 +65,8 @@ def paper() -> PersistWorldConfig:
     """The paper's setting: DROID at Ctrl-World's 192x320 per view and its sparse history."""
     config = droid()
     config.data.resolution = (192, 320)
+    config.model = COMPACT_PRESETS["large"]()
+    config.run_dir = Path("runs/paper/pretrain")
     return config
 
 

@@ -6,20 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from persistworld.config import resolve_config
+from persistworld.errors import ConfigError
+from persistworld.models.compact import COMPACT_PRESETS
 from persistworld.presets import PersistWorldConfig, get_preset
-
-console = Console(stderr=True)
+from persistworld.utils.progress import console, progress_bar  # noqa: F401  (re-exported for the commands)
 
 PresetOption = Annotated[str, typer.Option("--preset", "-p", help="Named preset: demo, droid or paper.")]
 ConfigOption = Annotated[
@@ -32,23 +24,16 @@ SetOption = Annotated[
 ]
 
 
-def load_config(preset: str, config: Path | None, overrides: list[str] | None) -> PersistWorldConfig:
-    """Preset, then YAML file, then ``--set`` overrides."""
-    return resolve_config(get_preset(preset), config, overrides or [])
-
-
-def progress_bar() -> Progress:
-    """A rich progress bar with count, elapsed time and ETA, written to stderr."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-    )
+def load_config(
+    preset: str, config: Path | None, overrides: list[str] | None, model: str | None = None
+) -> PersistWorldConfig:
+    """Preset, then the model size preset (if given), then YAML file, then ``--set`` overrides."""
+    base = get_preset(preset)
+    if model is not None:
+        if model not in COMPACT_PRESETS:
+            raise ConfigError(f"unknown model preset `{model}`. Available: {sorted(COMPACT_PRESETS)}.")
+        base.model = COMPACT_PRESETS[model]()
+    return resolve_config(base, config, overrides or [])
 
 
 def parse_resolution(value: str | None) -> tuple[int, int] | None:

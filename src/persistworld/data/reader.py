@@ -42,7 +42,7 @@ class EpisodeDataset:
         self.root = Path(root)
         self.split = split
         self.resolution = tuple(resolution) if resolution is not None else None
-        self._stats_path = Path(stats_path) if stats_path is not None else self.root / STATS_FILE
+        self.stats_path = Path(stats_path) if stats_path is not None else self.root / STATS_FILE
         if not self.root.is_dir():
             raise EpisodeDataError(self.root, "dataset root not found.")
         folder = annotation_dir(self.root, split)
@@ -65,7 +65,7 @@ class EpisodeDataset:
     @cached_property
     def stats(self) -> StateStats:
         """The normalisation statistics (loaded on first use)."""
-        return StateStats.load(self._stats_path)
+        return StateStats.load(self.stats_path)
 
     def meta(self, episode_id: str | int) -> EpisodeMeta:
         """Parsed annotation of one episode (cached)."""

@@ -1,0 +1,1 @@
+"""Image metrics and rewards, per view and per frame."""

@@ -1,0 +1,1 @@
+"""Autoregressive and branching rollouts of a world model."""

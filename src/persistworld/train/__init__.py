@@ -1,0 +1,1 @@
+"""Training: the shared train step, teacher-forced pretraining, logging and checkpoints."""
