@@ -86,7 +86,19 @@ def test_parallel_workers_write_the_same_bytes_as_one_process(tmp_path: Path):
         a, b = EpisodeDataset(serial, "train").meta(seed), EpisodeDataset(parallel, "train").meta(seed)
         np.testing.assert_array_equal(a.states, b.states)
         for view in range(3):
-            assert a.video_paths[view].read_bytes() == b.video_paths[view].read_bytes()
+            if a.video_paths[view].read_bytes() != b.video_paths[view].read_bytes():
+                pytest.fail(f"seed {seed} view {view}: videos differ; {describe_difference(serial, parallel, seed)}")
+
+
+def describe_difference(root_a: Path, root_b: Path, episode_id: str) -> str:
+    """Which (frame, view) differ, by how much and in how many pixels: tells rendering from encoding bugs."""
+    frames_a, frames_b = (
+        EpisodeDataset(root, "train").load_frames(episode_id).astype(int) for root in (root_a, root_b)
+    )
+    diff = np.abs(frames_a - frames_b).max(axis=-1)  # (T, V, H, W)
+    frame_views = zip(*np.nonzero(diff.max(axis=(2, 3))), strict=True)
+    changed = [(t, v, int(diff[t, v].max()), int((diff[t, v] > 0).sum())) for t, v in frame_views]
+    return f"(frame, view, max diff, pixels) = {changed}"
 
 
 def test_split_seed_ranges_do_not_overlap():

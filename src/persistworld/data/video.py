@@ -65,10 +65,32 @@ def read_video(
     return np.stack(frames)
 
 
+def yuv420p_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame of an RGB image whose row padding is zeros, not whatever was in memory.
+
+    Why: libx264 reads a few bytes past the visible width of each plane row. A frame from
+    ``VideoFrame.from_ndarray`` / ``reformat`` leaves that padding uninitialised, so the same pixels
+    encoded to different bytes depending on the process's heap history; in simulator workers that
+    had rendered with EGL, 1 in ~3 runs wrote an mp4 whose decoded frames differed by up to 8 levels
+    from the one written by another process. With zeroed padding the bytes never varied.
+    The colour conversion itself is swscale's (BT.601, limited range), as before.
+    """
+    height, width = rgb.shape[:2]
+    converted = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for source, target in zip(converted.planes, frame.planes, strict=True):
+        rows = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)[: target.height, : target.width]
+        padded = np.zeros((target.height, target.line_size), np.uint8)
+        padded[:, : target.width] = rows
+        target.update(padded)
+    return frame
+
+
 def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: int = 5, crf: int = 15) -> None:
     """Encode RGB frames as an h264 mp4 (yuv420p), atomically.
 
-    Encoding is single-threaded, so the same frames always give the same bytes.
+    The same frames always give the same bytes: encoding is single-threaded and every input frame
+    is built by `yuv420p_frame` (see there for why).
 
     Args:
         path: Destination ``.mp4``.
@@ -88,7 +110,7 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": str(crf), "preset": "fast", "threads": "1"}
             for array in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                for packet in stream.encode(yuv420p_frame(array)):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
