@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.gaussian_model import random_condition
 
+from helpers.gaussian_model import random_condition
 from persistworld.errors import ConfigError
 from persistworld.models.compact import (
     CompactConfig,

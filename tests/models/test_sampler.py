@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.gaussian_model import GaussianWorldModel, random_condition
 
+from helpers.gaussian_model import GaussianWorldModel, random_condition
 from persistworld.models.sampler import SamplerConfig, karras_sigmas, sample
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.gaussian_model import GaussianWorldModel
 
+from helpers.gaussian_model import GaussianWorldModel
 from persistworld.data.clips import ClipConfig, ClipId, ClipSampler
 from persistworld.data.reader import EpisodeDataset
 from persistworld.models.sampler import SamplerConfig
@@ -94,5 +94,6 @@ def test_policy_actions_drive_the_model():
 
 
 def test_too_short_episode_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"episode e has 12 frames; replaying 6 steps of 2 frames from frame 1 needs 14"):
+    message = r"episode e has 12 frames; replaying 6 steps of 2 frames from frame 1 needs 14"
+    with pytest.raises(ValueError, match=message):
         run([track(0)], [1], num_steps=6)

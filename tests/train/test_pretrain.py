@@ -59,7 +59,8 @@ def test_a_run_trains_logs_probes_and_writes_a_loadable_model(tmp_path: Path, ti
     assert [s for s, _ in losses(tmp_path / "run")] == list(range(1, 7))
     probe = read_stream(tmp_path / "run", "probe")
     assert len(probe) == 1 and {"ssim", "psnr", "copy_ssim", "copy_psnr", "loss"} <= set(probe[0])
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_0000004.pt", "step_0000006.pt"]
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert kept == ["step_0000004.pt", "step_0000006.pt"]
     assert any((tmp_path / "run" / "tensorboard").iterdir())
     # weights moved away from the zero-initialised output layer
     assert model.network.conv_out.weight.abs().sum() > 0
@@ -72,10 +73,11 @@ def test_resume_after_sigkill_gives_the_same_loss_curve(tmp_path: Path, tiny_dat
 
     killed = tmp_path / "killed"
     script = (
-        "import sys; sys.path.insert(0, {tests!r});"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r});"
         "from train.test_pretrain import run_pretrain, train_config;"
-        "from pathlib import Path; run_pretrain(Path({run!r}), Path({data!r}), train_config({steps}))"
-    ).format(tests=str(Path(__file__).parents[1]), run=str(killed), data=str(tiny_data), steps=steps)
+        "from pathlib import Path;"
+        f"run_pretrain(Path({str(killed)!r}), Path({str(tiny_data)!r}), train_config({steps}))"
+    )
     process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": "0"})
     deadline = time.monotonic() + 120
     while not list((killed / "checkpoints").glob("step_*.pt")) and time.monotonic() < deadline:

@@ -44,4 +44,6 @@ def pretrain_command(
             run_dir, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.model, cfg.sampler, train, resume=resume, on_step=on_step,
         )  # fmt: skip
-    console.print(f"model (EMA weights): {final}\nlogs: {run_dir / 'metrics.jsonl'}, TensorBoard: {run_dir / 'tensorboard'}")
+    console.print(f"model (EMA weights): {final}")
+    console.print(f"logs: {run_dir / 'metrics.jsonl'}, curves: {run_dir / 'curves.png'}")
+    console.print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")

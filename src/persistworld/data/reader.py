@@ -26,6 +26,8 @@ class EpisodeDataset:
         resolution: (height, width) per view that frames are resized to on load; ``None`` keeps
             the stored size.
         stats_path: Normalisation statistics; defaults to ``<root>/stat.json``.
+        stats: Normalisation statistics given directly (e.g. a model's, from its checkpoint); overrides
+            `stats_path`.
 
     Raises:
         EpisodeDataError: If the root or the split does not exist (the message lists the splits
@@ -38,6 +40,7 @@ class EpisodeDataset:
         split: str,
         resolution: tuple[int, int] | None = None,
         stats_path: str | Path | None = None,
+        stats: StateStats | None = None,
     ):
         self.root = Path(root)
         self.split = split
@@ -54,6 +57,8 @@ class EpisodeDataset:
         if not self.episode_ids:
             raise EpisodeDataError(folder, f"split `{split}` has no episodes (no annotation *.json files).")
         self._metas: dict[str, EpisodeMeta] = {}
+        if stats is not None:
+            self.__dict__["stats"] = stats  # fills the cached property
         self._normalized: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:

@@ -1,7 +1,9 @@
-"""Layers of the compact U-Net, after DIAMOND's ``blocks.py``: conditioning enters through
-adaptive group norm (scale and shift from the noise + action embedding), and the last conv of every
-residual branch and of the output starts at zero, so that an untrained network is the identity
-around its skip connections."""
+"""Layers of the compact U-Net, after DIAMOND's ``blocks.py``.
+
+Conditioning enters through adaptive group norm (scale and shift from the noise + action
+embedding), and the last conv of every residual branch and of the output starts at zero, so that an
+untrained network is the identity around its skip connections.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class AdaGroupNorm(nn.Module):
         self.linear = nn.Linear(cond_dim, 2 * channels)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x (B, C, H, W), cond (B, cond_dim)."""
+        """X (B, C, H, W), cond (B, cond_dim)."""
         x = F.group_norm(x, self.groups)
         scale, shift = self.linear(cond)[:, :, None, None].chunk(2, dim=1)
         return x * (1 + scale) + shift
@@ -66,15 +68,18 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x (B, C_in, H, W) -> (B, C_out, H, W)."""
+        """X (B, C_in, H, W) -> (B, C_out, H, W)."""
         h = self.conv1(F.silu(self.norm1(x, cond)))
         h = self.conv2(F.silu(self.norm2(h, cond)))
         return self.skip(x) + h
 
 
 class SelfAttention2d(nn.Module):
-    """Multi-head self-attention over all positions of a feature map (used at the coarsest level,
-    where it lets the three stacked views exchange information across the whole image)."""
+    """Multi-head self-attention over all positions of a feature map.
+
+    Used at the coarsest level, where it lets the three stacked views exchange information across the
+    whole image.
+    """
 
     def __init__(self, channels: int, head_dim: int = 32):
         super().__init__()

@@ -90,8 +90,13 @@ def check_layout(path: str | Path, trained: ModelLayout, requested: ModelLayout)
     ]
     raise CheckpointError(
         path,
-        "the model was trained on " + trained.describe() + " but the run's data has " + requested.describe()
-        + " (" + "; ".join(differences) + "). Use the preset the model was trained with, or set "
+        "the model was trained on "
+        + trained.describe()
+        + " but the run's data has "
+        + requested.describe()
+        + " ("
+        + "; ".join(differences)
+        + "). Use the preset the model was trained with, or set "
         "data.resolution / clips.history / clips.num_future to match.",
     )
 

@@ -125,7 +125,7 @@ class ActionEncoder(nn.Module):
         self.project = nn.Sequential(nn.SiLU(), nn.Linear(num_frames * embed_dim, cond_dim))
 
     def forward(self, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """actions (B, T, 7), mask (B,) -> (B, cond_dim)."""
+        """Actions (B, T, 7), mask (B,) -> (B, cond_dim)."""
         embedded = self.per_frame(actions) + self.position
         return self.project(embedded.flatten(1)) * mask[:, None]
 

@@ -123,7 +123,9 @@ def rollout(
     if feed not in FEEDS:
         raise ValueError(f"`feed` must be one of {FEEDS}. Got `{feed}`.")
     if clips.frame_stride != 1:
-        raise ValueError(f"rollouts need clips.frame_stride = 1 (each step predicts consecutive frames). Got {clips.frame_stride}.")
+        raise ValueError(
+            f"rollouts need clips.frame_stride = 1 (each step predicts consecutive frames). Got {clips.frame_stride}."
+        )
     if feed == "ground_truth" and policy is not None:
         raise ValueError("a policy produces new actions, so there is no ground truth to feed: use feed='own'.")
     if len(tracks) != len(starts):

@@ -35,7 +35,7 @@ _OBJECT_BODIES = {"Lift": ("cube",), "Stack": ("cubeA", "cubeB")}
 
 @functools.cache
 def _render_context_class() -> type:
-    """robosuite's offscreen render context, made safe for several scenes in one process.
+    """Robosuite's offscreen render context, made safe for several scenes in one process.
 
     robosuite frees a context's MuJoCo GPU objects (``MjrContext.free``) in ``__del__`` *without*
     making its own GL context current first. With two scenes in a process, dropping one then deletes

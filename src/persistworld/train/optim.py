@@ -57,7 +57,7 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        """shadow <- decay * shadow + (1 - decay) * current."""
+        """Shadow <- decay * shadow + (1 - decay) * current."""
         for key, value in model.state_dict().items():
             if value.dtype.is_floating_point:
                 self.shadow[key].lerp_(value.detach(), 1 - self.decay)

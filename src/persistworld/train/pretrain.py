@@ -33,6 +33,7 @@ from persistworld.models.compact import CompactConfig, CompactWorldModel, ModelL
 from persistworld.models.sampler import SamplerConfig
 from persistworld.train.logger import MetricLogger
 from persistworld.train.optim import EMA, OptimConfig, learning_rate, make_optimizer
+from persistworld.train.plots import plot_training
 from persistworld.train.probe import HeldOutProbe, ProbeConfig
 from persistworld.train.step import StepConfig, optimizer_step, teacher_forced_loss
 
@@ -228,6 +229,7 @@ def pretrain(
         if state.step % config.probe_every == 0 or state.step == config.steps:
             ema_model = _ema_copy(model, ema)
             logger.log("probe", state.step, probe(ema_model, sampler, model_config.edm))
+            plot_training(run_dir)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
             checkpoint()
         if on_step is not None:

@@ -8,6 +8,7 @@ PSNR of the model, the same for the copy-the-current-frame baseline, and the hel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ class HeldOutProbe:
             for sigma_value in quantile_sigmas:
                 sigma = torch.full((len(batch),), sigma_value, device=target.device)
                 noise = torch.randn(target.shape, generator=generator, device=target.device)
-                loss = denoising_loss(lambda x, s: model.denoise(x, s, cond), target, sigma, noise, edm.sigma_data)
+                loss = denoising_loss(partial(model.denoise, cond=cond), target, sigma, noise, edm.sigma_data)
                 totals["loss"].append(loss[None])
         if was_training:
             model.train()

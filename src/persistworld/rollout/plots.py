@@ -1,0 +1,43 @@
+"""Per-step curves of a drift report (matplotlib, written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from persistworld.utils.atomic import atomic_path  # noqa: E402
+
+_STYLES = {
+    "rollout": ("rollout (own frames fed back)", "-", "tab:red"),
+    "teacher_forced": ("teacher-forced 1-step", "-", "tab:blue"),
+    "copy_current": ("copy current GT frame", "--", "tab:gray"),
+    "copy_start": ("copy start frame", ":", "black"),
+}
+
+
+def plot_drift(per_step: dict[str, dict[str, list[float]]], path: str | Path, title: str = "") -> Path:
+    """One panel per metric and camera group; x = rollout step (clip), one line per kind."""
+    metrics = list(next(iter(per_step.values())))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        for kind, (label, style, colour) in _STYLES.items():
+            if kind in per_step:
+                values = per_step[kind][metric]
+                axis.plot(range(1, len(values) + 1), values, style, color=colour, label=label)
+        axis.set_title(metric)
+        axis.set_xlabel("rollout step (one clip)")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
+    plt.close(figure)
+    return Path(path)
