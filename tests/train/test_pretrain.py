@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from persistworld.data.clips import ClipConfig
+from persistworld.data.video import read_video
 from persistworld.errors import PersistWorldError
 from persistworld.models.checkpoint import CheckpointError, load_world_model
 from persistworld.models.compact import COMPACT_PRESETS
@@ -62,6 +63,9 @@ def test_a_run_trains_logs_probes_and_writes_a_loadable_model(tmp_path: Path, ti
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert kept == ["step_0000004.pt", "step_0000006.pt"]
     assert any((tmp_path / "run" / "tensorboard").iterdir())
+    assert (tmp_path / "run" / "curves.png").is_file()
+    sample_video = read_video(tmp_path / "run" / "samples" / "step_0000006.mp4")
+    assert sample_video.shape[0] == 1 + CLIPS.num_future  # current frame, then the future frames
     # weights moved away from the zero-initialised output layer
     assert model.network.conv_out.weight.abs().sum() > 0
 

@@ -54,6 +54,11 @@ class Condition:
         texts = None if self.texts is None else [t for t in self.texts for _ in range(repeats)]
         return replace(self._map(lambda t: t.repeat_interleave(repeats, dim=0)), texts=texts)
 
+    def select(self, rows: list[int]) -> Condition:
+        """The conditions of the given rows, in that order."""
+        texts = None if self.texts is None else [self.texts[i] for i in rows]
+        return replace(self._map(lambda t: t[rows]), texts=texts)
+
     def unconditional(self) -> Condition:
         """The same condition with the actions dropped (the unconditional branch of CFG)."""
         return replace(self, action_mask=torch.zeros_like(self.action_mask))

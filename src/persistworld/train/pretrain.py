@@ -34,7 +34,8 @@ from persistworld.models.sampler import SamplerConfig
 from persistworld.train.logger import MetricLogger
 from persistworld.train.optim import EMA, OptimConfig, learning_rate, make_optimizer
 from persistworld.train.plots import plot_training
-from persistworld.train.probe import HeldOutProbe, ProbeConfig
+from persistworld.train.probe import HeldOutProbe, ProbeConfig, probe_batches
+from persistworld.train.samples import write_sample_video
 from persistworld.train.step import StepConfig, optimizer_step, teacher_forced_loss
 
 
@@ -230,6 +231,8 @@ def pretrain(
             ema_model = _ema_copy(model, ema)
             logger.log("probe", state.step, probe(ema_model, sampler, model_config.edm))
             plot_training(run_dir)
+            samples = run_dir / "samples" / f"step_{state.step:07d}.mp4"
+            write_sample_video(ema_model, probe_batches(probe)[0], sampler, samples)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
             checkpoint()
         if on_step is not None:
