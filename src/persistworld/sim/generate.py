@@ -92,30 +92,66 @@ def _initial_object_positions(config: SimConfig, env_name: str, rng: np.random.G
             return positions
 
 
+class ScriptedEpisode:
+    """A scripted episode in progress: the scene is reset and planned at construction, then advanced.
+
+    `record_episode` advances it to the end; `persistworld.sim.policy.ScriptedSimPolicy` advances it
+    a clip at a time, in a world model's loop. Every random draw comes from the episode's generator,
+    in the same order either way, so both give the same states and frames for the same seed.
+
+    Args:
+        scene: A scene for the seed's task (`TASK_ENVS`).
+        config: Episode length, noise, look.
+        seed: Episode seed (= episode id): fixes the scene, and the plan unless `policy_seed` is given.
+        policy_seed: If given, the plan and the action noise come from this seed instead: the same
+            scene, another attempt at the task (a trajectory that no dataset episode holds).
+    """
+
+    def __init__(self, scene: SimScene, config: SimConfig, seed: int, policy_seed: int | None = None):
+        self.scene, self.seed, self.task = scene, seed, config.task_of(seed)
+        rng = np.random.default_rng(seed)
+        scene.reset(rng, _initial_object_positions(config, scene.env_name, rng))
+        self._rng = rng if policy_seed is None else np.random.default_rng([seed, policy_seed])
+        self._noise = config.noise
+        self._plan = PLANNERS[self.task](scene, self._rng, config.noise)
+        self._steps_per_frame = config.control_freq // FPS
+        total_steps = (config.num_frames - 1) * self._steps_per_frame
+        self._plan_steps = sum(w.steps for w in self._plan.waypoints)
+        tail = wander(scene, self._rng, self._plan.waypoints[-1], total_steps - self._plan_steps)
+        self._schedule = [wp for wp in self._plan.waypoints + tail for _ in range(wp.steps)]
+        self._step, self._total_steps = 0, total_steps
+        self.frames, self.states = [scene.render()], [scene.state()]
+        self._success: bool | None = None
+
+    @property
+    def frames_left(self) -> int:
+        """Frames that can still be recorded (the episode is `config.num_frames` long)."""
+        return (self._total_steps - self._step) // self._steps_per_frame
+
+    def advance(self, num_frames: int) -> None:
+        """Run the scripted controller for `num_frames` frames (5 Hz), recording views and states."""
+        if num_frames > self.frames_left:
+            raise ValueError(f"episode {self.seed} has {self.frames_left} frames left; asked for {num_frames}.")
+        for _ in range(num_frames * self._steps_per_frame):
+            self.scene.step(waypoint_action(self.scene, self._schedule[self._step], self._rng, self._noise))
+            self._step += 1
+            if self._step == self._plan_steps:  # judge the task when its plan ends, before the arm wanders off
+                self._success = self._plan.success(self.scene)
+            if self._step % self._steps_per_frame == 0:
+                self.frames.append(self.scene.render())
+                self.states.append(self.scene.state())
+
+    def result(self) -> SimEpisode:
+        """The episode so far; success is judged at the end of the plan (or now, if the plan is longer)."""
+        success = self._success if self._success is not None else self._plan.success(self.scene)
+        return SimEpisode(self.seed, self.task, np.stack(self.frames), np.stack(self.states), bool(success))
+
+
 def record_episode(scene: SimScene, config: SimConfig, seed: int) -> SimEpisode:
     """Run the scripted policy of the seed's task in `scene` and record 3 views and states at 5 Hz."""
-    task = config.task_of(seed)
-    rng = np.random.default_rng(seed)
-    scene.reset(rng, _initial_object_positions(config, scene.env_name, rng))
-    plan = PLANNERS[task](scene, rng, config.noise)
-    steps_per_frame = config.control_freq // FPS
-    total_steps = (config.num_frames - 1) * steps_per_frame
-    plan_steps = sum(w.steps for w in plan.waypoints)
-    waypoints = plan.waypoints + wander(scene, rng, plan.waypoints[-1], total_steps - plan_steps)
-    schedule = [wp for wp in waypoints for _ in range(wp.steps)]
-
-    frames, states = [scene.render()], [scene.state()]
-    success = None
-    for step in range(total_steps):
-        scene.step(waypoint_action(scene, schedule[step], rng, config.noise))
-        if step + 1 == plan_steps:  # judge the task when its plan ends, before the arm wanders off
-            success = plan.success(scene)
-        if (step + 1) % steps_per_frame == 0:
-            frames.append(scene.render())
-            states.append(scene.state())
-    if success is None:  # the plan did not fit into the episode: judge what was reached
-        success = plan.success(scene)
-    return SimEpisode(seed, task, np.stack(frames), np.stack(states), bool(success))
+    episode = ScriptedEpisode(scene, config, seed)
+    episode.advance(episode.frames_left)
+    return episode.result()
 
 
 # ---------------------------------------------------------------------------------- workers
