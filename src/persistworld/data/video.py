@@ -10,6 +10,7 @@ import numpy as np
 
 from persistworld.errors import EpisodeDataError
 from persistworld.utils.atomic import atomic_path
+from persistworld.utils.heap import deterministic_allocations
 
 
 def read_video(
@@ -89,8 +90,9 @@ def yuv420p_frame(rgb: np.ndarray) -> av.VideoFrame:
 def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps: int = 5, crf: int = 15) -> None:
     """Encode RGB frames as an h264 mp4 (yuv420p), atomically.
 
-    The same frames always give the same bytes: encoding is single-threaded and every input frame
-    is built by `yuv420p_frame` (see there for why).
+    The same frames always give the same bytes, in any process: encoding is single-threaded, every
+    input frame is built by `yuv420p_frame`, and the encoder runs under `deterministic_allocations`
+    (see both for why).
 
     Args:
         path: Destination ``.mp4``.
@@ -104,7 +106,8 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray] | np.ndarray, fps
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(f"h264 with yuv420p needs an even frame size, got {height}x{width}")
-    with atomic_path(path, suffix=".mp4") as tmp:
+    # x264 also reads some of its own memory before writing it: see persistworld.utils.heap
+    with atomic_path(path, suffix=".mp4") as tmp, deterministic_allocations():
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
