@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +126,16 @@ def test_look_at_points_the_camera_at_the_target():
     viewing_direction = -matrix.reshape(3, 3)[:, 2]  # MuJoCo cameras look along -z
     expected = (target - position) / np.linalg.norm(target - position)
     np.testing.assert_allclose(viewing_direction, expected, atol=1e-9)
+
+
+def test_a_process_that_renders_can_still_use_torch_optimizers():
+    """Mesa's LLVM loaded before triton's segfaulted the process at the first AdamW (torch._dynamo import)."""
+    script = (
+        "import torch\n"
+        "from persistworld.sim.scene import SceneConfig, SimScene\n"
+        "SimScene('Lift', SceneConfig(image_size=(48, 80))).render()\n"
+        "torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())\n"
+        "print('survived')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "survived" in result.stdout, result.stderr[-2000:]

@@ -17,7 +17,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker process: workers scale
 
+import contextlib  # noqa: E402
 import functools  # noqa: E402
+import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -31,6 +33,20 @@ TASK_ENVS: dict[str, str] = {"lift": "Lift", "push": "Lift", "stack": "Stack", "
 _RANDOMISED_MATERIALS = ("table_ceramic", "floorplane", "walls_mat")
 _OBJECT_MATERIALS = {"Lift": ("cube_redwood_mat",), "Stack": ("cubeA_redwood_mat", "cubeB_greenwood_mat")}
 _OBJECT_BODIES = {"Lift": ("cube",), "Stack": ("cubeA", "cubeB")}
+
+
+def _load_torch_compiler_before_mesa() -> None:
+    """In a process that uses torch, import torch's compiler stack before the first EGL context.
+
+    Why: Mesa's llvmpipe (the CPU OpenGL driver) loads its LLVM into the process. If triton (loaded by
+    ``torch._dynamo``, which ``torch.optim`` and ``torch.compile`` import on first use) loads its own
+    LLVM *after* that, the process segfaults: rendering a scene and then creating an AdamW optimizer
+    crashed every time. In the other order both work. Simulator workers do not import torch and
+    skip this.
+    """
+    if "torch" in sys.modules:
+        with contextlib.suppress(ImportError):
+            import torch._dynamo  # noqa: F401
 
 
 @functools.cache
@@ -126,6 +142,7 @@ class SimScene:
 
     def __init__(self, env_name: str, config: SceneConfig, control_freq: int = 20):
         suite = require_package("robosuite", extra="sim")
+        _load_torch_compiler_before_mesa()
         import logging
 
         import mujoco
