@@ -48,8 +48,13 @@ class PersistWorldConfig:
 
 
 def demo() -> PersistWorldConfig:
-    """The embedded simulator demo, sized for a 2-core CPU."""
-    return PersistWorldConfig()
+    """The embedded simulator demo, sized for a 2-core CPU.
+
+    It samples with a single Euler step from sigma_max, the denoiser's posterior-mean estimate: at the
+    CPU training budget, more steps gave grainy samples that lost to copying the current frame
+    (docs/baseline.md, "1-step prediction").
+    """
+    return PersistWorldConfig(sampler=SamplerConfig(num_steps=1))
 
 
 def droid() -> PersistWorldConfig:

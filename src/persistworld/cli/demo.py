@@ -17,13 +17,18 @@ def demo_command(
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Run the simulator demo: generate the dataset, then write a contact sheet and a video of a val episode.
+    """Run the simulator demo: generate the dataset, look at an episode, roll out the shipped baseline.
 
-    Later stages (baseline training, PersistWorld post-training, evaluation report) join this
-    command as they land. Re-running resumes: finished episodes are not generated again.
+    Step 3 replays held-out test episodes through the teacher-forced baseline that ships with the
+    package (persistworld/assets/baseline_demo) and shows how its rollout drifts. Later stages
+    (PersistWorld post-training, evaluation report) join this command as they land. Re-running
+    resumes: finished episodes are not generated again.
     """
+    from persistworld.assets import shipped_baseline
+    from persistworld.cli.rollout import print_drift_table
     from persistworld.data.reader import EpisodeDataset
     from persistworld.data.visualize import show_episode
+    from persistworld.rollout.cli_run import run_rollout
 
     cfg = load_config(preset, config, set_)
     data_root = out / "data"
@@ -34,3 +39,12 @@ def demo_command(
     dataset = EpisodeDataset(data_root, split)
     sheet, video = show_episode(dataset, dataset.episode_ids[0], out / "figures")
     console.print(f"contact sheet: {sheet}\nvideo: {video}")
+    console.rule("[bold]3. world model: the shipped teacher-forced baseline, rolled out on held-out episodes")
+    checkpoint = shipped_baseline()
+    if checkpoint is None:
+        console.print("this installation does not include persistworld/assets/baseline_demo/model.pt; skipped.")
+        return
+    cfg.data.root = data_root
+    with console.status("rolling out 4 test episodes for 14 steps (own feedback and teacher-forced)"):
+        summary = run_rollout(cfg, checkpoint, cfg.data.test_split, 4, 14, 0, 0, 2, out / "rollout")
+    print_drift_table(summary)

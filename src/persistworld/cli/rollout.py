@@ -32,11 +32,16 @@ def rollout_command(
         cfg, checkpoint or cfg.run_dir / "model.pt", split or cfg.data.test_split, episodes, steps, start, seed,
         videos, out or cfg.run_dir / "rollout",
     )  # fmt: skip
+    print_drift_table(summary)
+
+
+def print_drift_table(summary: dict) -> None:
+    """Per-step external-camera SSIM / PSNR of the rollout next to its teacher-forced twin and the copies."""
     table = Table(title=f"mean over {summary['episodes']} episodes ({summary['split']}), SSIM ext / PSNR ext")
     for column in ("step", "rollout", "teacher-forced 1-step", "copy start frame", "copy current frame"):
         table.add_column(column)
     curves = summary["per_step"]
-    for i in range(steps):
+    for i in range(summary["steps"]):
         cells = [
             f"{curves[k]['ssim/external'][i]:.3f} / {curves[k]['psnr/external'][i]:.2f}"
             for k in ("rollout", "teacher_forced", "copy_start", "copy_current")
