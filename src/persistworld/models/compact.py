@@ -87,7 +87,7 @@ def tiny() -> CompactConfig:
 
 
 def demo() -> CompactConfig:
-    """The CPU demo model: 3.0 M parameters, ~0.5 s per training step of 16 clips at 3 x 48x80 on 2 cores."""
+    """The CPU demo model: 3.0 M parameters, ~1.1 s per training step of 16 clips at 3 x 48x80 on 2 cores."""
     return CompactConfig(name="demo", channels=(16, 32, 64, 128), blocks_per_level=1)
 
 
