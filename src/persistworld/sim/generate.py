@@ -95,7 +95,7 @@ def _initial_object_positions(config: SimConfig, env_name: str, rng: np.random.G
 class ScriptedEpisode:
     """A scripted episode in progress: the scene is reset and planned at construction, then advanced.
 
-    `record_episode` advances it to the end; `persistworld.sim.policy.ScriptedSimPolicy` advances it
+    `record_episode` advances it to the end; `persistworld.sim.in_the_loop.ScriptedSimPolicy` advances it
     a clip at a time, in a world model's loop. Every random draw comes from the episode's generator,
     in the same order either way, so both give the same states and frames for the same seed.
 
@@ -159,10 +159,15 @@ def record_episode(scene: SimScene, config: SimConfig, seed: int) -> SimEpisode:
 _WORKER_SCENES: dict[str, SimScene] = {}
 
 
+def new_scene(config: SimConfig, task: str) -> SimScene:
+    """A fresh scene for `task`, looking and stepping as `config` says."""
+    return SimScene(TASK_ENVS[task], config.scene, config.control_freq)
+
+
 def _scene_for(config: SimConfig, task: str) -> SimScene:
     env_name = TASK_ENVS[task]
     if env_name not in _WORKER_SCENES:
-        _WORKER_SCENES[env_name] = SimScene(env_name, config.scene, config.control_freq)
+        _WORKER_SCENES[env_name] = new_scene(config, task)
     return _WORKER_SCENES[env_name]
 
 

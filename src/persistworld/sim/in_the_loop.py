@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from persistworld.data.stats import StateStats
-from persistworld.sim.generate import ScriptedEpisode, SimConfig
-from persistworld.sim.scene import TASK_ENVS, SimScene
+from persistworld.sim.generate import ScriptedEpisode, SimConfig, new_scene
 
 
 class ScriptedSimPolicy:
@@ -46,10 +45,9 @@ class ScriptedSimPolicy:
     ):
         self.stats, self.num_future = stats, num_future
         self.episodes = [
-            ScriptedEpisode(SimScene(TASK_ENVS[config.task_of(seed)], config.scene, config.control_freq), config, seed,
-                            policy_seed)
+            ScriptedEpisode(new_scene(config, config.task_of(seed)), config, seed, policy_seed)
             for seed in episode_seeds
-        ]  # fmt: skip
+        ]
 
     def __call__(self, views: torch.Tensor, step: int) -> torch.Tensor:
         """The next F normalised states of every row, (B, F, 7); `views` (B, V, 3, H, W) is not used."""
