@@ -44,6 +44,9 @@ def test_pretrain_then_rollout_write_a_model_curves_and_a_drift_report(tiny_root
     assert summary["episode_ids"] == EpisodeDataset(tiny_root, "test").episode_ids
     for kind in ("rollout", "teacher_forced", "copy_start", "copy_current"):
         assert len(summary["per_step"][kind]["ssim/external"]) == 3
+    assert summary["mean_over_steps"]["rollout"]["psnr/wrist"] == pytest.approx(
+        sum(summary["per_step"]["rollout"]["psnr/wrist"]) / 3, abs=1e-4
+    )
     assert (out / "drift.png").stat().st_size > 1000
     assert sorted(p.name for p in out.glob("*.mp4")) == ["test_0.mp4"]
     assert "SSIM ext / PSNR ext" in rolled.output and "results:" in rolled.output

@@ -48,4 +48,11 @@ def print_drift_table(summary: dict) -> None:
         ]
         table.add_row(str(i + 1), *cells)
     console.print(table)
+    means = Table(title=f"mean over the {summary['steps']} steps")
+    metrics = list(summary["mean_over_steps"]["rollout"])
+    for column in ("", *metrics):
+        means.add_column(column)
+    for kind, values in summary["mean_over_steps"].items():
+        means.add_row(kind, *(f"{values[m]:.4f}" for m in metrics))
+    console.print(means)
     console.print(f"results: {summary['out']}")

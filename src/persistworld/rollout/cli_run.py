@@ -37,6 +37,10 @@ def run_rollout(
         "seed": seed,
         "sampler": vars(cfg.sampler),
         "per_step": report.summary(),
+        "mean_over_steps": {
+            kind: {metric: round(sum(curve) / len(curve), 5) for metric, curve in curves.items()}
+            for kind, curves in report.summary().items()
+        },
         "out": str(out),
     }
     write_json_atomic(out / "drift.json", summary)
