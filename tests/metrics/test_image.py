@@ -40,3 +40,44 @@ def test_identical_images_score_perfectly_and_noise_scores_worse():
     slightly, strongly = ((x + level * torch.randn_like(x)).clamp(-1, 1) for level in (0.1, 0.4))
     assert (ssim(strongly, x) < ssim(slightly, x)).all() and (ssim(slightly, x) < 1).all()
     assert (psnr(strongly, x) < psnr(slightly, x)).all() and (psnr(slightly, x) < 30).all()
+
+
+def test_ms_ssim_uses_the_scales_that_fit_and_matches_piq_at_full_size():
+    import piq
+
+    from persistworld.metrics.image import ms_ssim_levels, ms_ssim_unit
+
+    assert [ms_ssim_levels(h, h) for h in (11, 20, 21, 48, 160, 161)] == [1, 1, 2, 3, 4, 5]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 176, 176, generator=generator)
+    y = (x + 0.1 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+    reference = piq.multi_scale_ssim(x, y, data_range=1.0, reduction="none")  # the standard 5 scales
+    assert torch.allclose(ms_ssim_unit(x, y), reference, atol=1e-6)
+    small = ms_ssim_unit(x[..., :48, :80], y[..., :48, :80])  # 3 scales; must still rank correctly
+    worse = ms_ssim_unit(x[..., :48, :80], (y[..., :48, :80] + 0.3).clamp(0, 1))
+    assert (small < 1).all() and (worse < small).all()
+
+
+def test_uint8_and_float_frames_give_the_same_scores_and_bad_ranges_are_refused():
+    from persistworld.metrics.frames import FrameError
+
+    generator = torch.Generator().manual_seed(1)
+    a = torch.randint(0, 256, (2, 3, 24, 24), dtype=torch.uint8, generator=generator)
+    b = torch.randint(0, 256, (2, 3, 24, 24), dtype=torch.uint8, generator=generator)
+    as_float = lambda u: u.float() / 127.5 - 1  # noqa: E731
+    assert torch.allclose(ssim(a, b), ssim(as_float(a), as_float(b)), atol=1e-6)
+    assert torch.allclose(psnr(a, b), psnr(as_float(a), as_float(b)), atol=1e-4)
+    with pytest.raises(FrameError, match=r"must be in \[-1, 1\].*\[0, 255\]"):
+        ssim(a.float(), b.float())  # 0..255 passed as floats: refused, not mis-scaled
+    nan = as_float(a).clone()
+    nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(FrameError, match="prediction: 1 of .* NaN"):
+        psnr(nan, as_float(b))
+    with pytest.raises(FrameError, match="differ in shape"):
+        ssim(as_float(a), as_float(b)[:, :, :20])
+    with pytest.raises(FrameError, match=r"\(\.\.\., 3, H, W\)"):
+        psnr(as_float(a)[:, :2], as_float(b)[:, :2])
+    with pytest.raises(FrameError, match="dtype torch.int64"):
+        psnr(a.long(), b.long())
+    overshoot = (as_float(a) * 1.1).clamp(-1.1, 1.1)  # a model's small overshoot is clipped, not refused
+    assert torch.allclose(psnr(overshoot, as_float(b)), psnr(overshoot.clamp(-1, 1), as_float(b)))

@@ -1,10 +1,18 @@
-"""SSIM and PSNR in torch, batched, per image: the evaluation metrics and the reward's building blocks.
+"""SSIM, PSNR and MS-SSIM in torch, batched over any leading dimensions, one score per image.
 
-Both take frames in [-1, 1] (the package's convention) and score them on [0, 1]. SSIM follows Wang
-et al. (2004) with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03 and the population
-covariance, averaged over the valid window positions and the colour channels; this equals
-scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-data_range=1, channel_axis=-1)``, which the tests check on real frames.
+Every public metric takes frames in persistworld's convention (float in [-1, 1], or uint8 in
+[0, 255]; see `persistworld.metrics.frames`) and scores them on the [0, 1] scale (data range 1).
+
+- **SSIM** follows Wang et al. (2004): an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03,
+  the population covariance, averaged over the *valid* window positions (no padding) and the colour
+  channels. This is scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=1, channel_axis=-1)``; the tests check equality on real
+  DROID frames. (torchmetrics and piq use the same constants.)
+- **PSNR** is ``10 log10(1 / MSE)`` over all pixels and channels of an image, capped for identical images.
+- **MS-SSIM** (Wang et al. 2003) is piq's implementation (average-pool downsampling, the standard
+  scale weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333). Five scales need images of at least 161 px
+  per side; smaller images use as many scales as fit (3 at 48x80) with the first weights
+  renormalised, and `ms_ssim_levels` says how many.
 """
 
 from __future__ import annotations
@@ -12,7 +20,10 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from persistworld.metrics.frames import FrameError, check_pair
+
 _K1, _K2 = 0.01, 0.03
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -21,25 +32,17 @@ def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch
     return (kernel / kernel.sum()).to(dtype)
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Structural similarity of each image.
+def _flatten(x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    *batch, channels, height, width = x.shape
+    return x.reshape(-1, channels, height, width), batch
 
-    Args:
-        pred: (..., C, H, W) in [-1, 1].
-        target: Same shape.
-        window: Gaussian window size (odd).
-        sigma: Gaussian window std (pixels).
 
-    Returns:
-        (...) SSIM per image, in [-1, 1] (1 = identical).
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape.")
-    *batch, channels, height, width = pred.shape
+def ssim_unit(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM of images already in [0, 1], (..., C, H, W) -> (...). No input checks (the fast path)."""
+    *batch, channels, height, width = x.shape
     if height < window or width < window:
-        raise ValueError(f"images of {height}x{width} are smaller than the {window}x{window} SSIM window.")
-    x = ((pred.float() + 1) / 2).reshape(-1, channels, height, width)
-    y = ((target.float() + 1) / 2).reshape(-1, channels, height, width)
+        raise FrameError(f"images of {height}x{width} are smaller than the {window}x{window} SSIM window.")
+    x, y = x.reshape(-1, channels, height, width), y.reshape(-1, channels, height, width)
     g = _gaussian_window(window, sigma, x.device, x.dtype)
 
     def blur(image: torch.Tensor) -> torch.Tensor:  # separable depthwise Gaussian, valid positions only
@@ -55,18 +58,65 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: floa
     return ssim_map.mean(dim=(-3, -2, -1)).reshape(batch)
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio (dB) of each image on the [0, 1] scale, capped at `max_db` for identical images.
+def psnr_unit(x: torch.Tensor, y: torch.Tensor, max_db: float = 100.0) -> torch.Tensor:
+    """PSNR (dB) of images already in [0, 1], (..., C, H, W) -> (...), `max_db` for identical images."""
+    mse = ((x - y) ** 2).mean(dim=(-3, -2, -1))
+    return (-10 * torch.log10(mse.clamp(min=10 ** (-max_db / 10)))).clamp(max=max_db)
+
+
+def ms_ssim_levels(height: int, width: int, window: int = 11) -> int:
+    """How many MS-SSIM scales fit an image: the window must fit the coarsest scale (at most 5)."""
+    levels = 0
+    while levels < len(MS_SSIM_WEIGHTS) and (window - 1) * 2**levels + 1 <= min(height, width):
+        levels += 1
+    if levels == 0:
+        raise FrameError(f"images of {height}x{width} are smaller than the {window}x{window} MS-SSIM window.")
+    return levels
+
+
+def ms_ssim_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MS-SSIM of images already in [0, 1], (..., C, H, W) -> (...), with as many scales as fit."""
+    from piq import multi_scale_ssim
+
+    (flat_x, batch), (flat_y, _) = _flatten(x), _flatten(y)
+    levels = ms_ssim_levels(*x.shape[-2:])
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], device=x.device, dtype=x.dtype)
+    value = multi_scale_ssim(flat_x, flat_y, data_range=1.0, reduction="none", scale_weights=weights / weights.sum())
+    return value.reshape(batch)
+
+
+def haarpsi_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """HaarPSI (Reisenhofer et al. 2018, piq's implementation, default constants) of [0, 1] images -> (...)."""
+    from piq import haarpsi
+
+    (flat_x, batch), (flat_y, _) = _flatten(x), _flatten(y)
+    return haarpsi(flat_x.clamp(0, 1), flat_y.clamp(0, 1), data_range=1.0, reduction="none").reshape(batch)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity of each image.
 
     Args:
-        pred: (..., C, H, W) in [-1, 1].
+        pred: (..., 3, H, W), float in [-1, 1] or uint8.
+        target: Same shape.
+        window: Gaussian window size (odd).
+        sigma: Gaussian window std (pixels).
+
+    Returns:
+        (...) SSIM per image, in [-1, 1] (1 = identical).
+    """
+    return ssim_unit(*check_pair(pred, target), window=window, sigma=sigma)
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio (dB) of each image on the [0, 1] scale, `max_db` for identical images.
+
+    Args:
+        pred: (..., 3, H, W), float in [-1, 1] or uint8.
         target: Same shape.
         max_db: Value for a zero error.
 
     Returns:
         (...) PSNR per image.
     """
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape.")
-    mse = (((pred.float() - target.float()) / 2) ** 2).mean(dim=(-3, -2, -1))
-    return (-10 * torch.log10(mse.clamp(min=10 ** (-max_db / 10)))).clamp(max=max_db)
+    return psnr_unit(*check_pair(pred, target), max_db=max_db)

@@ -1,0 +1,65 @@
+"""Checking and converting the frames that metrics compare, so that nothing is silently mis-scaled.
+
+The package's frames are float tensors in [-1, 1] (the world model's space). Metrics compute on
+[0, 1]. Two inputs are accepted and converted explicitly:
+
+- ``torch.uint8`` frames in [0, 255] (decoded video): divided by 255;
+- floating frames in [-1, 1]: mapped by ``(x + 1) / 2``. Model outputs may overshoot [-1, 1] a
+  little; values within `FLOAT_TOLERANCE` of the range are clipped, anything further out is refused,
+  because it almost always means frames in [0, 255] passed as floats.
+
+Frames in [0, 1] passed as floats cannot be told apart from dark [-1, 1] frames; the convention is
+[-1, 1] everywhere in persistworld, and the docs of every metric say so.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from persistworld.errors import PersistWorldError
+
+#: How far outside [-1, 1] a float frame may go before it is refused rather than clipped.
+FLOAT_TOLERANCE = 0.25
+
+
+class FrameError(PersistWorldError, ValueError):
+    """Frames given to a metric have the wrong shape, dtype, range or contain NaN/inf."""
+
+
+def to_unit_range(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
+    """Frames (..., 3, H, W) as float32 in [0, 1], from uint8 [0, 255] or float [-1, 1].
+
+    Args:
+        frames: The frames.
+        name: What the frames are, for error messages (e.g. ``"prediction"``).
+
+    Raises:
+        FrameError: Wrong dtype, a channel axis that is not 3, NaN/inf, or floats outside [-1, 1].
+    """
+    if frames.dim() < 3 or frames.shape[-3] != 3:
+        raise FrameError(f"{name}: expected frames shaped (..., 3, H, W), got {tuple(frames.shape)}.")
+    if frames.dtype == torch.uint8:
+        return frames.float() / 255
+    if not frames.is_floating_point():
+        raise FrameError(f"{name}: expected uint8 in [0, 255] or float in [-1, 1], got dtype {frames.dtype}.")
+    frames = frames.float()
+    if not torch.isfinite(frames).all():
+        bad = int((~torch.isfinite(frames)).sum())
+        raise FrameError(f"{name}: {bad} of {frames.numel()} values are NaN or infinite.")
+    low, high = float(frames.min()), float(frames.max())
+    if low < -1 - FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
+        raise FrameError(
+            f"{name}: float frames must be in [-1, 1] (persistworld's convention); got values in "
+            f"[{low:.3g}, {high:.3g}]. Pass uint8 frames for [0, 255], or map your floats to [-1, 1]."
+        )
+    return ((frames.clamp(-1, 1) + 1) / 2).contiguous()
+
+
+def check_pair(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both frame stacks in [0, 1] after checking that their shapes are equal (same views, frames, size)."""
+    if prediction.shape != target.shape:
+        raise FrameError(
+            f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape: every "
+            "predicted frame needs the ground-truth frame of the same step and view (..., V, 3, H, W)."
+        )
+    return to_unit_range(prediction, "prediction"), to_unit_range(target, "target")

@@ -1,0 +1,131 @@
+"""The multi-view perceptual reward of PersistWorld: R = w_ssim SSIM - w_lpips LPIPS + w_psnr PSNR.
+
+Each term is a metric of `persistworld.metrics.suite` with a non-negative weight; the metric's own
+direction gives the sign (LPIPS is a distance, so it is subtracted), so a weight can never flip a
+term by mistake. Scores are per view and per frame against the ground truth at the same step, then
+aggregated at the clip level as the paper does: a weighted mean over the views (equal weights by
+default) and a mean over the new frames of a clip, then a mean over the clips of a continuation.
+
+The per-term clip scores are returned too, because the RL post-training may normalise each term
+within a group before combining them (a guard against one term dominating the raw sum, see
+``../shared/reference/feasibility_toy_rl.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from persistworld.errors import ConfigError
+from persistworld.metrics.frames import FrameError
+from persistworld.metrics.suite import MetricSuite, metric_info
+
+
+@dataclass
+class RewardConfig:
+    """Reward terms and aggregation. Defaults are the paper's (needs LPIPS backbone weights)."""
+
+    terms: dict[str, float] = field(default_factory=lambda: {"ssim": 1.0, "lpips_alex": 1.0, "psnr": 1 / 32})
+    view_weights: tuple[float, ...] = (1.0, 1.0, 1.0)  # external 1, external 2, wrist; normalised to sum 1
+
+    def validate(self) -> None:
+        """Clear errors for unknown metrics, negative weights and a zero view weighting."""
+        if not self.terms:
+            raise ConfigError("reward.terms is empty: give at least one metric and its weight.")
+        for name, weight in self.terms.items():
+            metric_info(name)
+            if weight < 0:
+                raise ConfigError(
+                    f"reward.terms.{name} = {weight}: weights are magnitudes (>= 0); the metric's direction "
+                    "sets the sign (distances such as LPIPS are subtracted)."
+                )
+        if any(w < 0 for w in self.view_weights) or sum(self.view_weights) <= 0:
+            raise ConfigError(f"reward.view_weights must be >= 0 with a positive sum, got {self.view_weights}.")
+
+
+#: Named reward presets: `paper` is the paper's; `demo` needs no downloaded weights (HaarPSI stands in
+#: for LPIPS as the perceptual term), so it runs on any machine.
+REWARD_PRESETS: dict[str, RewardConfig] = {
+    "paper": RewardConfig(),
+    "demo": RewardConfig(terms={"ssim": 1.0, "haarpsi": 1.0, "psnr": 1 / 32}),
+    "ssim_psnr": RewardConfig(terms={"ssim": 1.0, "psnr": 1 / 32}),
+}
+
+
+def reward_preset(name: str) -> RewardConfig:
+    """A copy of a named reward preset."""
+    if name not in REWARD_PRESETS:
+        raise ConfigError(f"unknown reward preset `{name}`. Available: {sorted(REWARD_PRESETS)}.")
+    preset = REWARD_PRESETS[name]
+    return RewardConfig(terms=dict(preset.terms), view_weights=tuple(preset.view_weights))
+
+
+@dataclass
+class RewardResult:
+    """Rewards of a batch of continuations.
+
+    Attributes:
+        total: (...) the reward of each continuation (mean over its clips).
+        per_clip: (..., C) the reward of each clip.
+        terms: Per term, (..., C) the clip-level metric value (unweighted, views and frames aggregated).
+        per_frame: Per term, (..., C, F, V) the raw metric of each frame and view.
+    """
+
+    total: torch.Tensor
+    per_clip: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    per_frame: dict[str, torch.Tensor]
+
+
+class Reward:
+    """Scores continuations against the ground truth.
+
+    Args:
+        config: Terms and view weights.
+        device: Where the metrics run (the model's device).
+        lpips_weights: LPIPS backbone checkpoint (see `MetricSuite`).
+        lpips_random_backbone: Random LPIPS backbone (tests and benchmarks only).
+    """
+
+    def __init__(
+        self,
+        config: RewardConfig,
+        device: torch.device | str = "cpu",
+        lpips_weights: str | Path | None = None,
+        lpips_random_backbone: bool = False,
+    ):
+        config.validate()
+        self.config = config
+        self.suite = MetricSuite(
+            list(config.terms), device, lpips_weights=lpips_weights, lpips_random_backbone=lpips_random_backbone
+        )
+
+    def describe(self) -> dict[str, object]:
+        """The formula, weights and metric implementations, for result files."""
+        signs = {n: "+" if metric_info(n).higher_is_better else "-" for n in self.config.terms}
+        formula = " ".join(f"{signs[n]} {w:g}*{n}" for n, w in self.config.terms.items()).lstrip("+ ")
+        return {"formula": formula, "view_weights": list(self.config.view_weights), "metrics": self.suite.describe()}
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> RewardResult:
+        """Reward of continuations (..., C, F, V, 3, H, W): C clips of F new frames and V views each."""
+        if prediction.dim() < 6:
+            raise FrameError(
+                f"reward expects (..., clips, frames, views, 3, H, W), got {tuple(prediction.shape)}; "
+                "add a clip axis of size 1 for single clips."
+            )
+        views = prediction.shape[-4]
+        if views != len(self.config.view_weights):
+            raise FrameError(
+                f"the frames have {views} views but reward.view_weights has {len(self.config.view_weights)} "
+                f"entries {self.config.view_weights}: a view is missing, or the weights do not match the cameras."
+            )
+        per_frame = self.suite(prediction, target)  # name -> (..., C, F, V)
+        view_weights = torch.tensor(self.config.view_weights, dtype=torch.float32)
+        view_weights = view_weights / view_weights.sum()
+        terms = {name: (values.mean(-2) * view_weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
+        per_clip = sum(
+            (w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.config.terms.items()
+        )
+        return RewardResult(total=per_clip.mean(-1), per_clip=per_clip, terms=terms, per_frame=per_frame)

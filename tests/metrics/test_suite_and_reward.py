@@ -1,0 +1,80 @@
+"""The metric suite (batched = per-image loop) and the reward (formula, signs, aggregation, bad input)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from persistworld.errors import ConfigError
+from persistworld.metrics.frames import FrameError
+from persistworld.metrics.image import haarpsi_unit, ms_ssim_unit, psnr, ssim
+from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
+from persistworld.metrics.suite import WEIGHT_FREE, MetricSuite
+
+
+def _pair(shape: tuple[int, ...], seed: int = 0, noise: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.rand(shape, generator=generator) * 2 - 1
+    prediction = (target + noise * torch.randn(shape, generator=generator)).clamp(-1, 1)
+    return prediction, target
+
+
+def test_batched_suite_equals_a_per_image_loop():
+    prediction, target = _pair((2, 3, 3, 3, 48, 64))  # K=2 candidates x F=3 frames x V=3 views
+    suite = MetricSuite([*WEIGHT_FREE, "lpips_alex"], chunk=7, lpips_random_backbone=True)  # chunks split rows
+    batched = suite(prediction, target)
+    unit = lambda t: (t + 1) / 2  # noqa: E731
+    singles = {
+        "ssim": lambda p, t: ssim(p, t),
+        "psnr": lambda p, t: psnr(p, t),
+        "ms_ssim": lambda p, t: ms_ssim_unit(unit(p), unit(t)),
+        "haarpsi": lambda p, t: haarpsi_unit(unit(p), unit(t)),
+        "lpips_alex": lambda p, t: suite._lpips["lpips_alex"](unit(p), unit(t)),
+    }
+    for name, single in singles.items():
+        assert batched[name].shape == (2, 3, 3)
+        loop = torch.stack([single(p[None], t[None])[0] for p, t in zip(prediction.flatten(0, 2), target.flatten(0, 2))])
+        assert torch.allclose(batched[name].flatten(), loop, atol=1e-5), name
+    assert "RANDOM" in suite.describe()["lpips_alex"] and "3 scales at 48x64" in suite.describe((48, 64))["ms_ssim"]
+
+
+def test_reward_follows_the_formula_with_signs_views_and_clip_aggregation():
+    prediction, target = _pair((4, 2, 2, 3, 3, 32, 32), seed=2)  # B=4 x C=2 clips x F=2 x V=3
+    config = RewardConfig(terms={"ssim": 1.0, "lpips_alex": 0.5, "psnr": 1 / 32}, view_weights=(1.0, 1.0, 2.0))
+    reward = Reward(config, lpips_random_backbone=True)
+    result = reward(prediction, target)
+    frames = result.per_frame
+    views = torch.tensor([0.25, 0.25, 0.5])
+    clip = lambda name: (frames[name].mean(-2) * views).sum(-1)  # noqa: E731
+    expected_clip = clip("ssim") - 0.5 * clip("lpips_alex") + clip("psnr") / 32
+    assert torch.allclose(result.per_clip, expected_clip, atol=1e-6)
+    assert torch.allclose(result.total, expected_clip.mean(-1), atol=1e-6)
+    assert result.total.shape == (4,) and result.terms["psnr"].shape == (4, 2)
+    assert reward.describe()["formula"] == "1*ssim - 0.5*lpips_alex + 0.03125*psnr"
+    perfect = reward(target, target)
+    assert (perfect.total > result.total).all()  # identical frames earn more than noisy ones
+
+
+def test_demo_reward_needs_no_weights_and_paper_reward_names_the_missing_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    prediction, target = _pair((1, 1, 2, 3, 3, 32, 32), seed=3)
+    assert torch.isfinite(Reward(reward_preset("demo"))(prediction, target).total).all()
+    with pytest.raises(Exception, match="alexnet-owt-7be5be79.pth"):
+        Reward(reward_preset("paper"))
+
+
+def test_reward_refuses_bad_configs_and_bad_frames():
+    with pytest.raises(ConfigError, match="weights are magnitudes"):
+        Reward(RewardConfig(terms={"ssim": 1.0, "lpips_alex": -1.0}), lpips_random_backbone=True)
+    with pytest.raises(Exception, match="unknown metric `fid`"):
+        Reward(RewardConfig(terms={"fid": 1.0}))
+    with pytest.raises(ConfigError, match="view_weights"):
+        Reward(RewardConfig(terms={"ssim": 1.0}, view_weights=(0.0, 0.0, 0.0)))
+    reward = Reward(RewardConfig(terms={"ssim": 1.0}))
+    prediction, target = _pair((1, 1, 2, 3, 3, 32, 32))
+    with pytest.raises(FrameError, match="2 views but reward.view_weights has 3"):
+        reward(prediction[..., :2, :, :, :], target[..., :2, :, :, :])
+    with pytest.raises(FrameError, match="differ in shape"):
+        reward(prediction, target[:, :, :1])
+    with pytest.raises(FrameError, match="add a clip axis"):
+        reward(prediction[0, 0], target[0, 0])
