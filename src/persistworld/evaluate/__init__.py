@@ -1,0 +1,1 @@
+"""Evaluation of world models on held-out rollouts: metrics per step and camera group, paired statistics, report."""
