@@ -38,6 +38,14 @@ def droid_subset() -> Path:
 
 
 @pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests keep what a person may look at (screenshots): $PERSISTWORLD_TEST_ARTIFACTS or test-artifacts/."""
+    path = Path(os.environ.get("PERSISTWORLD_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
 def droid_mini() -> Path:
     return DROID_MINI
 

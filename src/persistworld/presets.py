@@ -13,6 +13,7 @@ from pathlib import Path
 
 from persistworld.data.clips import ClipConfig
 from persistworld.errors import ConfigError
+from persistworld.evaluate.config import EvaluationConfig
 from persistworld.models.compact import COMPACT_PRESETS, CompactConfig
 from persistworld.models.sampler import SamplerConfig
 from persistworld.sim.generate import SimConfig
@@ -43,6 +44,7 @@ class PersistWorldConfig:
     model: CompactConfig = field(default_factory=COMPACT_PRESETS["demo"])
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    evaluate: EvaluationConfig = field(default_factory=EvaluationConfig)
     # Where `pretrain` writes checkpoints and logs, and where `rollout` finds `model.pt` by default.
     run_dir: Path = Path("runs/demo/pretrain")
 

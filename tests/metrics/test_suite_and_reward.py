@@ -33,7 +33,9 @@ def test_batched_suite_equals_a_per_image_loop():
     }
     for name, single in singles.items():
         assert batched[name].shape == (2, 3, 3)
-        loop = torch.stack([single(p[None], t[None])[0] for p, t in zip(prediction.flatten(0, 2), target.flatten(0, 2))])
+        loop = torch.stack(
+            [single(p[None], t[None])[0] for p, t in zip(prediction.flatten(0, 2), target.flatten(0, 2), strict=True)]
+        )
         assert torch.allclose(batched[name].flatten(), loop, atol=1e-5), name
     assert "RANDOM" in suite.describe()["lpips_alex"] and "3 scales at 48x64" in suite.describe((48, 64))["ms_ssim"]
 

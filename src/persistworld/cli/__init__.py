@@ -14,6 +14,7 @@ from persistworld.cli.common import console
 from persistworld.cli.data import data_app
 from persistworld.cli.demo import demo_command
 from persistworld.cli.env import env_command
+from persistworld.cli.evaluate import evaluate_command
 from persistworld.cli.rollout import rollout_command
 from persistworld.cli.train import pretrain_command
 from persistworld.errors import PersistWorldError
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("demo")(demo_command)
 app.command("env")(env_command)
+app.command("evaluate")(evaluate_command)
 app.command("pretrain")(pretrain_command)
 app.command("rollout")(rollout_command)
 

@@ -24,6 +24,8 @@ from persistworld.metrics.frames import FrameError, check_pair
 
 _K1, _K2 = 0.01, 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+#: piq's HaarPSI halves the image, then needs 16 px (its 3 scales' largest Haar filter) per side.
+HAARPSI_MIN_SIZE = 32
 
 
 def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -89,6 +91,8 @@ def haarpsi_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """HaarPSI (Reisenhofer et al. 2018, piq's implementation, default constants) of [0, 1] images -> (...)."""
     from piq import haarpsi
 
+    if min(x.shape[-2:]) < HAARPSI_MIN_SIZE:
+        raise FrameError(f"HaarPSI needs images of at least {HAARPSI_MIN_SIZE} px per side, got {tuple(x.shape[-2:])}.")
     (flat_x, batch), (flat_y, _) = _flatten(x), _flatten(y)
     return haarpsi(flat_x.clamp(0, 1), flat_y.clamp(0, 1), data_range=1.0, reduction="none").reshape(batch)
 

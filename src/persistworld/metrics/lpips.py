@@ -54,7 +54,7 @@ def hub_checkpoint_path(net: str) -> Path:
 
 
 def find_backbone_weights(net: str, path: str | Path | None = None) -> Path:
-    """The backbone checkpoint to use: `path` if given (a file, or a folder holding torchvision's file name), else the hub cache.
+    """The backbone checkpoint: `path` (a file, or a folder with torchvision's file name) if given, else the hub cache.
 
     Raises:
         LpipsWeightsMissing: With the exact file name and places to put it.
@@ -142,7 +142,7 @@ class LPIPS(nn.Module):
 
     def describe(self) -> str:
         """One line naming the implementation and the weights, written into every result file."""
-        return f"LPIPS v0.1 {self.net} (persistworld, = lpips 0.1.4 forward); linear heads lpips v0.1; backbone {self.source}"
+        return f"LPIPS v0.1 {self.net} (persistworld = lpips 0.1.4 forward), lpips v0.1 heads, backbone {self.source}"
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Distance of each image pair. x, y: (..., 3, H, W) in [0, 1] -> (...)."""

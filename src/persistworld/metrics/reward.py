@@ -125,7 +125,5 @@ class Reward:
         view_weights = torch.tensor(self.config.view_weights, dtype=torch.float32)
         view_weights = view_weights / view_weights.sum()
         terms = {name: (values.mean(-2) * view_weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
-        per_clip = sum(
-            (w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.config.terms.items()
-        )
+        per_clip = sum((w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.config.terms.items())
         return RewardResult(total=per_clip.mean(-1), per_clip=per_clip, terms=terms, per_frame=per_frame)

@@ -1,0 +1,42 @@
+"""The work behind `persistworld evaluate`: roll out, score, aggregate, plot, write videos and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from persistworld.evaluate.html import write_report
+from persistworld.evaluate.plots import plot_curves, plot_deltas
+from persistworld.evaluate.run import evaluate_models
+from persistworld.evaluate.summary import summarize, write_tables
+from persistworld.evaluate.videos import write_videos
+from persistworld.train.pretrain import data_layout, resolve_device
+
+
+@dataclass(frozen=True)
+class EvaluationOutputs:
+    """What an evaluation wrote, and its numbers."""
+
+    results: dict
+    report: Path
+    out: Path
+
+
+def run_evaluation(cfg: Any, checkpoints: list[Path], names: list[str], out: Path) -> EvaluationOutputs:
+    """Evaluate `checkpoints` (the first is the reference of the paired comparisons) as `cfg.evaluate` says."""
+    evaluation_config = cfg.evaluate
+    if evaluation_config.split is None:
+        evaluation_config.split = cfg.data.test_split
+    evaluation = evaluate_models(
+        checkpoints, names, Path(cfg.data.root), tuple(cfg.data.resolution), cfg.clips, cfg.sampler,
+        evaluation_config, data_layout(cfg.data.resolution, cfg.clips), resolve_device(cfg.pretrain.device),
+    )  # fmt: skip
+    results = summarize(evaluation)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = write_tables(evaluation, results, out)
+    curves = plot_curves(results, out / "curves.png")
+    deltas = plot_deltas(evaluation, results, out / "deltas.png")
+    videos = write_videos(evaluation, out / "videos")
+    report = write_report(results, out, curves, deltas, videos, tables)
+    return EvaluationOutputs(results, report, out)
