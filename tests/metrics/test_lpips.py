@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from persistworld.metrics.lpips import BACKBONES, LPIPS, LpipsWeightsMissing, find_backbone_weights
+from persistworld.metrics.lpips import (
+    BACKBONES,
+    LPIPS,
+    LpipsWeightsMissing,
+    backbone_state_of_lpips_package,
+    find_backbone_weights,
+)
 
 lpips_package = pytest.importorskip("lpips")
 
@@ -15,11 +21,7 @@ lpips_package = pytest.importorskip("lpips")
 def _their_model_and_our_copy(net: str) -> tuple[torch.nn.Module, LPIPS]:
     torch.manual_seed(0)
     theirs = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False).eval()  # random backbone, real heads
-    backbone = {}
-    for key, value in theirs.net.state_dict().items():  # net.slice<k>.<i>.weight -> features.<i>.weight
-        _, index, kind = key.split(".")
-        backbone[f"features.{index}.{kind}"] = value
-    return theirs, LPIPS(net, backbone, source="test copy")
+    return theirs, LPIPS(net, backbone_state_of_lpips_package(theirs), source="test copy")
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])

@@ -80,3 +80,21 @@ def test_reward_refuses_bad_configs_and_bad_frames():
         reward(prediction, target[:, :, :1])
     with pytest.raises(FrameError, match="add a clip axis"):
         reward(prediction[0, 0], target[0, 0])
+
+
+def test_a_target_shared_by_k_candidates_gives_the_same_scores_as_repeating_it():
+    prediction, target = _pair((4, 2, 3, 3, 48, 64), seed=5)  # K=4 candidates x F=2 x V=3
+    shared = target[0]  # one ground truth (F, V, 3, H, W) for all candidates
+    suite = MetricSuite([*WEIGHT_FREE, "lpips_alex"], chunk=5, lpips_random_backbone=True)  # 5: uneven passes
+    broadcast = suite(prediction, shared)
+    repeated = suite(prediction, shared.expand_as(prediction))
+    for name in suite.names:
+        assert broadcast[name].shape == (4, 2, 3)
+        assert torch.allclose(broadcast[name], repeated[name], atol=1e-5), name
+    with pytest.raises(FrameError, match="trailing dimensions"):
+        suite(prediction, shared[:, :2])  # a view missing from the ground truth
+    reward = Reward(RewardConfig(terms={"ssim": 1.0, "psnr": 1 / 32}))
+    assert torch.allclose(
+        reward(prediction[:, None], shared[None]).total,
+        reward(prediction[:, None], target[:1, None].expand(4, -1, -1, -1, -1, -1, -1)).total,
+    )

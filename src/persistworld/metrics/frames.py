@@ -14,6 +14,8 @@ Frames in [0, 1] passed as floats cannot be told apart from dark [-1, 1] frames;
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from persistworld.errors import PersistWorldError
@@ -43,10 +45,10 @@ def to_unit_range(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
     if not frames.is_floating_point():
         raise FrameError(f"{name}: expected uint8 in [0, 255] or float in [-1, 1], got dtype {frames.dtype}.")
     frames = frames.float()
-    if not torch.isfinite(frames).all():
+    low, high = (float(v) for v in torch.aminmax(frames))  # one pass; NaN and inf show up here too
+    if not (math.isfinite(low) and math.isfinite(high)):
         bad = int((~torch.isfinite(frames)).sum())
         raise FrameError(f"{name}: {bad} of {frames.numel()} values are NaN or infinite.")
-    low, high = float(frames.min()), float(frames.max())
     if low < -1 - FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
         raise FrameError(
             f"{name}: float frames must be in [-1, 1] (persistworld's convention); got values in "
@@ -55,11 +57,27 @@ def to_unit_range(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
     return ((frames.clamp(-1, 1) + 1) / 2).contiguous()
 
 
-def check_pair(prediction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both frame stacks in [0, 1] after checking that their shapes are equal (same views, frames, size)."""
-    if prediction.shape != target.shape:
+def check_pair(
+    prediction: torch.Tensor, target: torch.Tensor, broadcast: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both frame stacks in [0, 1] after checking their shapes (same views, frames and image size).
+
+    Args:
+        prediction: (..., 3, H, W).
+        target: The same shape, or with `broadcast` a suffix of it: one ground truth shared by the
+            leading dimensions of `prediction` (e.g. K candidates scored against the same frames).
+        broadcast: Allow the shared-target form.
+    """
+    shape, target_shape = tuple(prediction.shape), tuple(target.shape)
+    matches = shape == target_shape or (
+        broadcast and len(target_shape) <= len(shape) and shape[len(shape) - len(target_shape) :] == target_shape
+    )
+    if not matches:
+        wanted = (
+            "equal shapes or a target shaped like the prediction's trailing dimensions" if broadcast else "equal shapes"
+        )
         raise FrameError(
-            f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape: every "
-            "predicted frame needs the ground-truth frame of the same step and view (..., V, 3, H, W)."
+            f"prediction {shape} and target {target_shape} differ in shape ({wanted}): every predicted frame "
+            "needs the ground-truth frame of the same step and view (..., V, 3, H, W)."
         )
     return to_unit_range(prediction, "prediction"), to_unit_range(target, "target")

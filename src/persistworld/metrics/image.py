@@ -39,25 +39,51 @@ def _flatten(x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     return x.reshape(-1, channels, height, width), batch
 
 
-def ssim_unit(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM of images already in [0, 1], (..., C, H, W) -> (...). No input checks (the fast path)."""
-    *batch, channels, height, width = x.shape
+def _blur(images: torch.Tensor, window: int, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur over valid positions, depthwise over all channels of (N, C, H, W).
+
+    One grouped convolution over many channels in channels-last layout: on CPU this is 4-7x faster
+    than blurring each 3-channel map on its own (measured in benchmarks/rewards.py's workload).
+    """
+    channels = images.shape[1]
+    g = _gaussian_window(window, sigma, images.device, images.dtype)
+    images = images.contiguous(memory_format=torch.channels_last)
+    images = F.conv2d(images, g.view(1, 1, 1, -1).expand(channels, 1, 1, window), groups=channels)
+    return F.conv2d(images, g.view(1, 1, -1, 1).expand(channels, 1, window, 1), groups=channels)
+
+
+def ssim_reference(y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """The target's part of SSIM, (N, C, H, W) in [0, 1] -> (y, blurred [y, y^2]): computed once per target.
+
+    In an RL group K candidates share one ground truth, so its local statistics need computing once.
+    """
+    height, width = y.shape[-2:]
     if height < window or width < window:
         raise FrameError(f"images of {height}x{width} are smaller than the {window}x{window} SSIM window.")
-    x, y = x.reshape(-1, channels, height, width), y.reshape(-1, channels, height, width)
-    g = _gaussian_window(window, sigma, x.device, x.dtype)
+    return y, _blur(torch.cat([y, y * y], 1), window, sigma)
 
-    def blur(image: torch.Tensor) -> torch.Tensor:  # separable depthwise Gaussian, valid positions only
-        image = F.conv2d(image, g.view(1, 1, 1, -1).expand(channels, 1, 1, window), groups=channels)
-        return F.conv2d(image, g.view(1, 1, -1, 1).expand(channels, 1, window, 1), groups=channels)
 
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
+def ssim_score(
+    x: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], index: torch.Tensor, window: int = 11,
+    sigma: float = 1.5,
+) -> torch.Tensor:  # fmt: skip
+    """SSIM of images x (N, C, H, W) in [0, 1] against targets ``reference[index]`` (see `ssim_reference`) -> (N,)."""
+    y, y_stats = reference
+    y, y_stats = y[index], y_stats[index]
+    channels = x.shape[1]
+    mu_x, xx, xy = _blur(torch.cat([x, x * x, x * y], 1), window, sigma).split(channels, 1)
+    mu_y, yy = y_stats.split(channels, 1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
     c1, c2 = _K1**2, _K2**2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.mean(dim=(-3, -2, -1)).reshape(batch)
+    return ssim_map.mean(dim=(-3, -2, -1))
+
+
+def ssim_unit(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM of images already in [0, 1], (..., C, H, W) -> (...). No input checks (the fast path)."""
+    (flat_x, batch), (flat_y, _) = _flatten(x), _flatten(y)
+    reference = ssim_reference(flat_y, window, sigma)
+    return ssim_score(flat_x, reference, torch.arange(flat_x.shape[0]), window, sigma).reshape(batch)
 
 
 def psnr_unit(x: torch.Tensor, y: torch.Tensor, max_db: float = 100.0) -> torch.Tensor:

@@ -13,6 +13,7 @@ within a group before combining them (a guard against one term dominating the ra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 
 from persistworld.errors import ConfigError
 from persistworld.metrics.frames import FrameError
+from persistworld.metrics.lpips import LPIPS
 from persistworld.metrics.suite import MetricSuite, metric_info
 
 
@@ -87,6 +89,7 @@ class Reward:
         device: Where the metrics run (the model's device).
         lpips_weights: LPIPS backbone checkpoint (see `MetricSuite`).
         lpips_random_backbone: Random LPIPS backbone (tests and benchmarks only).
+        lpips_models: Already-built LPIPS modules by metric name (see `MetricSuite`).
     """
 
     def __init__(
@@ -95,11 +98,16 @@ class Reward:
         device: torch.device | str = "cpu",
         lpips_weights: str | Path | None = None,
         lpips_random_backbone: bool = False,
+        lpips_models: Mapping[str, LPIPS] | None = None,
     ):
         config.validate()
         self.config = config
         self.suite = MetricSuite(
-            list(config.terms), device, lpips_weights=lpips_weights, lpips_random_backbone=lpips_random_backbone
+            list(config.terms),
+            device,
+            lpips_weights=lpips_weights,
+            lpips_random_backbone=lpips_random_backbone,
+            lpips_models=lpips_models,
         )
 
     def describe(self) -> dict[str, object]:
