@@ -17,17 +17,20 @@ def demo_command(
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Run the simulator demo: generate the dataset, look at an episode, roll out the shipped baseline.
+    """Run the simulator demo: generate the dataset, look at an episode, roll out and evaluate the shipped baseline.
 
     Step 3 replays held-out test episodes through the teacher-forced baseline that ships with the
-    package (persistworld/assets/baseline_demo) and shows how its rollout drifts. Later stages
-    (PersistWorld post-training, evaluation report) join this command as they land. Re-running
-    resumes: finished episodes are not generated again.
+    package (persistworld/assets/baseline_demo) and shows how its rollout drifts; step 4 evaluates it
+    on more test episodes and writes the HTML report. PersistWorld post-training joins this command
+    when it lands (issue #8), and the report then compares the two models. Re-running resumes:
+    finished episodes are not generated again.
     """
     from persistworld.assets import shipped_baseline
+    from persistworld.cli.evaluate import print_evaluation
     from persistworld.cli.rollout import print_drift_table
     from persistworld.data.reader import EpisodeDataset
     from persistworld.data.visualize import show_episode
+    from persistworld.evaluate.cli_run import run_evaluation
     from persistworld.rollout.cli_run import run_rollout
 
     cfg = load_config(preset, config, set_)
@@ -48,3 +51,7 @@ def demo_command(
     with console.status("rolling out 4 test episodes for 14 steps (own feedback and teacher-forced)"):
         summary = run_rollout(cfg, checkpoint, cfg.data.test_split, 4, 14, 0, 0, 2, out / "rollout")
     print_drift_table(summary)
+    console.rule("[bold]4. evaluation report (held-out test episodes, paired seeds)")
+    outputs = run_evaluation(cfg, [checkpoint], ["teacher-forced baseline"], out / "evaluate")
+    print_evaluation(outputs.results)
+    console.print(f"[bold]report:[/] {outputs.report}")
