@@ -130,3 +130,24 @@ def test_lpips_without_weights_and_unknown_metrics_are_clear_errors(tmp_path: Pa
     assert "unknown metric `fid`" in str(result.exception)
     result = run_cli("--checkpoint", str(BASELINE_DEMO), "--name", "a", "--name", "b", "--out", str(tmp_path))
     assert "1 checkpoints but 2 names" in str(result.exception)
+
+
+def test_a_rerun_reuses_finished_models_and_short_episodes_are_named(evaluated: Path, monkeypatch, tmp_path: Path):
+    import persistworld.evaluate.run as run_module
+
+    before = json.loads((evaluated / "results.json").read_text())
+
+    def no_rollout(*args, **kwargs):
+        raise AssertionError("a finished model was rolled out again")
+
+    monkeypatch.setattr(run_module, "rollout", no_rollout)
+    again = run_cli(
+        "--checkpoint", str(BASELINE_DEMO), "--checkpoint", str(evaluated.parent / "perturbed" / "model.pt"),
+        "--name", "baseline", "--name", "perturbed", "--episodes", str(EPISODES), "--steps", str(STEPS),
+        "--videos", "1", "--out", str(evaluated),
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    after = json.loads((evaluated / "results.json").read_text())
+    assert after["summary"]["perturbed"] == before["summary"]["perturbed"]
+    result = run_cli("--checkpoint", str(BASELINE_DEMO), "--steps", "40", "--out", str(tmp_path))
+    assert "200000.json: video_length 64 is too short to replay 40 steps" in str(result.exception)

@@ -30,7 +30,7 @@ def run_evaluation(cfg: Any, checkpoints: list[Path], names: list[str], out: Pat
         evaluation_config.split = cfg.data.test_split
     evaluation = evaluate_models(
         checkpoints, names, Path(cfg.data.root), tuple(cfg.data.resolution), cfg.clips, cfg.sampler,
-        evaluation_config, data_layout(cfg.data.resolution, cfg.clips), resolve_device(cfg.pretrain.device),
+        evaluation_config, data_layout(cfg.data.resolution, cfg.clips), resolve_device(cfg.pretrain.device), out,
     )  # fmt: skip
     results = summarize(evaluation)
     out.mkdir(parents=True, exist_ok=True)
