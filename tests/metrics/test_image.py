@@ -81,3 +81,15 @@ def test_uint8_and_float_frames_give_the_same_scores_and_bad_ranges_are_refused(
         psnr(a.long(), b.long())
     overshoot = (as_float(a) * 1.1).clamp(-1.1, 1.1)  # a model's small overshoot is clipped, not refused
     assert torch.allclose(psnr(overshoot, as_float(b)), psnr(overshoot.clamp(-1, 1), as_float(b)))
+
+
+def test_haarpsi_is_one_for_identical_images_falls_with_noise_and_names_its_minimum_size():
+    from persistworld.metrics.frames import FrameError
+    from persistworld.metrics.image import haarpsi_unit
+
+    x = torch.rand(2, 3, 48, 80, generator=torch.Generator().manual_seed(2))
+    slightly, strongly = ((x + level * torch.randn_like(x)).clamp(0, 1) for level in (0.05, 0.3))
+    assert torch.allclose(haarpsi_unit(x, x), torch.ones(2), atol=1e-5)
+    assert (haarpsi_unit(strongly, x) < haarpsi_unit(slightly, x)).all() and (haarpsi_unit(slightly, x) < 1).all()
+    with pytest.raises(FrameError, match="at least 32 px"):
+        haarpsi_unit(x[..., :24, :24], x[..., :24, :24])

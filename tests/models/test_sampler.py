@@ -71,3 +71,21 @@ def test_guidance_scale_interpolates_between_unconditional_and_conditional():
     assert not torch.allclose(conditional, unconditional, atol=1e-3)
     torch.testing.assert_close(run(0.0), unconditional)
     torch.testing.assert_close(run(2.0), 2 * conditional - unconditional, atol=1e-5, rtol=0)
+
+
+def test_averaged_draws_are_the_mean_of_consecutive_draws_and_approach_the_posterior_mean():
+    model = GaussianWorldModel(std=0.3, action_gain=0.0)
+    cond = random_condition(batch=8)
+    config = SamplerConfig(num_steps=12, sigma_max=10.0)
+    generator = torch.Generator().manual_seed(3)
+    singles = [sample(model, cond, config, generator=generator).x0 for _ in range(4)]
+    averaged = sample(model, cond, SamplerConfig(num_steps=12, sigma_max=10.0, draws=4),
+                      generator=torch.Generator().manual_seed(3)).x0  # fmt: skip
+    torch.testing.assert_close(averaged, torch.stack(singles).mean(0))
+    many = sample(model, cond, SamplerConfig(num_steps=12, sigma_max=10.0, draws=64), generator=generator).x0
+    error = lambda x: float((x - model.mean(cond)).pow(2).mean())  # noqa: E731
+    assert error(many) < error(singles[0]) / 16  # posterior-mean estimate: variance falls as 1 / draws
+    with pytest.raises(ValueError, match="explicit `noise` gives one draw"):
+        sample(model, cond, SamplerConfig(draws=2), noise=torch.zeros(model.target_shape(cond)))
+    with pytest.raises(ValueError, match="`draws` must be >= 1"):
+        SamplerConfig(draws=0)

@@ -30,11 +30,12 @@ def baseline():
     return load_world_model(BASELINE_DEMO, expected_layout=data_layout(cfg.data.resolution, cfg.clips))
 
 
-def test_one_step_prediction_is_on_par_with_copying_the_current_frame_on_held_out_episodes(baseline):
-    """As measured on all 32 test episodes (docs/baseline.md): PSNR above copying, SSIM 0.005 below it.
+def test_one_step_prediction_beats_copying_the_current_frame_on_held_out_episodes(baseline):
+    """As measured on all 32 test episodes (docs/baseline.md), with the demo preset's sampler (posterior mean
+    of 16 one-step draws): SSIM and PSNR above copying the current frame.
 
-    An untrained or mis-normalised model is nowhere near (10-step samples of this one: SSIM ~0.5).
-    Beating copying in SSIM too is what the next training session has to achieve (issue #7).
+    An untrained or mis-normalised model is nowhere near (10-step samples of this one: SSIM ~0.5), and
+    single draws of this model lose to copying in SSIM (0.886 vs 0.893 on the validation clips).
     """
     model, stats, _ = baseline
     cfg = demo()
@@ -42,12 +43,13 @@ def test_one_step_prediction_is_on_par_with_copying_the_current_frame_on_held_ou
     probe = HeldOutProbe(ClipSampler(dataset, cfg.clips), ProbeConfig(num_clips=32, seed=1))
     scores = probe(model, cfg.sampler, model.config.edm)
     assert scores["psnr"] > scores["copy_psnr"], scores
-    assert scores["ssim"] > scores["copy_ssim"] - 0.01, scores
+    assert scores["ssim"] > scores["copy_ssim"], scores
 
 
 def test_the_demo_rollout_runs_on_the_shipped_model(tmp_path: Path):
     cfg = demo()
     cfg.data.root = SIM_HELDOUT
+    cfg.sampler.draws = 2  # the path, not the numbers: fewer draws keep the test fast
     summary = run_rollout(cfg, BASELINE_DEMO, "test", 2, 3, 0, 0, 1, tmp_path)
     saved = json.loads((tmp_path / "drift.json").read_text())
     assert saved["per_step"] == summary["per_step"] and len(saved["per_step"]["rollout"]["psnr/wrist"]) == 3

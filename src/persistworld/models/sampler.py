@@ -35,12 +35,19 @@ class SamplerConfig:
     s_noise: float = 1.0
     # Classifier-free guidance on the action condition: D_u + scale (D_c - D_u); 1 = off.
     cfg_scale: float = 1.0
+    # Independent samples per condition whose final x0 are averaged (1 = an ordinary sample). With the
+    # 1-step sampler, n > 1 estimates the posterior mean E[x0 | condition], the MSE-optimal prediction:
+    # a single draw of a model trained mostly at low noise still carries grain from its input noise
+    # (docs/baseline.md). Costs n model evaluations per step.
+    draws: int = 1
 
     def __post_init__(self) -> None:
         if self.num_steps < 1:
             raise ValueError(f"`num_steps` must be >= 1. Got {self.num_steps}.")
         if self.order not in (1, 2):
             raise ValueError(f"`order` must be 1 (Euler) or 2 (Heun). Got {self.order}.")
+        if self.draws < 1:
+            raise ValueError(f"`draws` must be >= 1. Got {self.draws}.")
         if not 0 < self.sigma_min < self.sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max. Got {self.sigma_min}, {self.sigma_max}.")
 
@@ -112,11 +119,32 @@ def sample(
     """
     device = cond.current.device
     shape = model.target_shape(cond)
-    sigmas = karras_sigmas(config.num_steps, config.sigma_min, config.sigma_max, config.rho, device)
-    if noise is None:
-        noise = randn(shape, generator, device)
-    elif tuple(noise.shape) != tuple(shape):
+    if noise is not None and tuple(noise.shape) != tuple(shape):
         raise ValueError(f"noise has shape {tuple(noise.shape)}, the model's target has {tuple(shape)}.")
+    if config.draws == 1:
+        return _sample_once(
+            model, cond, config, noise if noise is not None else randn(shape, generator, device), generator
+        )
+    if noise is not None:
+        raise ValueError(f"explicit `noise` gives one draw; this sampler averages {config.draws}: pass a generator.")
+    draws = [_sample_once(model, cond, config, randn(shape, generator, device), generator) for _ in range(config.draws)]
+    return SampleResult(
+        x0=torch.stack([d.x0 for d in draws]).mean(0),
+        x0_per_step=[torch.stack(step).mean(0) for step in zip(*(d.x0_per_step for d in draws), strict=True)],
+    )
+
+
+def _sample_once(
+    model: WorldModel,
+    cond: Condition,
+    config: SamplerConfig,
+    noise: torch.Tensor,
+    generator: torch.Generator | Sequence[torch.Generator] | None,
+) -> SampleResult:
+    """One draw: integrate from ``noise * sigma_max`` down the Karras grid."""
+    device = cond.current.device
+    shape = noise.shape
+    sigmas = karras_sigmas(config.num_steps, config.sigma_min, config.sigma_max, config.rho, device)
     x = noise.to(device) * sigmas[0]
     batch = shape[0]
     gamma_max = min(config.s_churn / config.num_steps, 2**0.5 - 1)
