@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
+from helpers.checkpoints import perturbed_copy
 from persistworld.assets import BASELINE_DEMO
 from persistworld.cli import app
 from persistworld.metrics.lpips import LpipsWeightsMissing
@@ -20,20 +20,9 @@ SIM_HELDOUT = Path(__file__).parents[1] / "fixtures" / "sim_heldout"
 EPISODES, STEPS = 2, 3
 
 
-def perturbed_copy(path: Path, scale: float = 0.05) -> Path:
-    """The shipped baseline with noise on its weights: a second, slightly different model."""
-    checkpoint = torch.load(BASELINE_DEMO, map_location="cpu", weights_only=False)
-    generator = torch.Generator().manual_seed(0)
-    for key, value in checkpoint["model"].items():
-        if value.is_floating_point() and value.dim() > 1:
-            checkpoint["model"][key] = value + scale * value.std() * torch.randn(value.shape, generator=generator)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path)
-    return path
-
-
 def run_cli(*args: str) -> object:
-    return CliRunner().invoke(app, ["evaluate", "--set", f"data.root={SIM_HELDOUT}", *args])
+    # 2 draws instead of the preset's 16: these tests check the pipeline, not the numbers
+    return CliRunner().invoke(app, ["evaluate", "--set", f"data.root={SIM_HELDOUT}", "--set", "sampler.draws=2", *args])
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +90,10 @@ def test_report_references_only_files_that_exist_and_nothing_online(evaluated: P
     local = [r for r in parser.references if not r.startswith("data:image/png;base64,")]
     assert len(parser.references) - len(local) >= 2  # the two plots are embedded
     assert {"videos/test_200000.mp4", "videos/test_200000.png", "results.json", "frames.csv"} <= set(local)
+    results = json.loads((evaluated / "results.json").read_text())
+    singles = results["videos"][0]["single"]
+    assert set(singles) == {"ground truth", "baseline", "baseline again", "perturbed"}
+    assert all((evaluated / path).is_file() for path in singles.values())
     for reference in local:
         assert "://" not in reference and not reference.startswith("/"), reference
         assert (evaluated / reference).is_file(), reference

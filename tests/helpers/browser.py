@@ -30,6 +30,7 @@ def chromium_page(width: int = 1280, height: int = 900) -> Iterator[object]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": width, "height": height})
+            # bypass_csp: the tests evaluate JavaScript in pages whose CSP forbids eval (the study app)
+            yield browser.new_page(viewport={"width": width, "height": height}, bypass_csp=True)
         finally:
             browser.close()

@@ -16,6 +16,7 @@ from persistworld.cli.demo import demo_command
 from persistworld.cli.env import env_command
 from persistworld.cli.evaluate import evaluate_command
 from persistworld.cli.rollout import rollout_command
+from persistworld.cli.study import study_app
 from persistworld.cli.train import pretrain_command
 from persistworld.errors import PersistWorldError
 
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(study_app, name="study")
 app.command("demo")(demo_command)
 app.command("env")(env_command)
 app.command("evaluate")(evaluate_command)

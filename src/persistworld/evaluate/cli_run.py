@@ -34,9 +34,14 @@ def run_evaluation(cfg: Any, checkpoints: list[Path], names: list[str], out: Pat
     )  # fmt: skip
     results = summarize(evaluation)
     out.mkdir(parents=True, exist_ok=True)
+    videos = write_videos(evaluation, out / "videos")
+    results["videos"] = [
+        {"episode": v.episode_id, "comparison": v.video.relative_to(out).as_posix(),
+         "single": {name: path.relative_to(out).as_posix() for name, path in v.single.items()}}
+        for v in videos
+    ]  # fmt: skip
     tables = write_tables(evaluation, results, out)
     curves = plot_curves(results, out / "curves.png")
     deltas = plot_deltas(evaluation, results, out / "deltas.png")
-    videos = write_videos(evaluation, out / "videos")
     report = write_report(results, out, curves, deltas, videos, tables)
     return EvaluationOutputs(results, report, out)

@@ -21,6 +21,7 @@ from persistworld.data.layout import annotation_path
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
 from persistworld.evaluate.config import EvaluationConfig
+from persistworld.evaluate.slug import slug
 from persistworld.metrics.suite import MetricSuite
 from persistworld.models.checkpoint import load_world_model
 from persistworld.models.compact import ModelLayout
@@ -177,8 +178,11 @@ def evaluate_models(
     """
     if len(names) != len(checkpoints):
         raise PersistWorldError(f"got {len(checkpoints)} checkpoints but {len(names)} names.")
-    if len(set(names)) != len(names):
-        raise PersistWorldError(f"model names must differ, got {list(names)}.")
+    slugs = [slug(n) for n in names]
+    if len(set(slugs)) != len(slugs) or "ground_truth" in slugs:
+        raise PersistWorldError(
+            f"model names must differ in their file-name form and not be `ground truth`, got {list(names)} -> {slugs}."
+        )
     if config.split is None:
         raise PersistWorldError("EvaluationConfig.split is not set (the CLI fills in the data config's test split).")
     for checkpoint in checkpoints:

@@ -1,4 +1,11 @@
-"""Side-by-side videos of an evaluation: ground truth | model A | model B ... (rows), the 3 views side by side."""
+"""Videos of an evaluation.
+
+- ``<split>_<episode>.mp4``: ground truth and every model one under the other, labelled, the 3 views
+  side by side (for the report);
+- ``<slug>/<split>_<episode>.mp4``: one unlabelled video per model and for the ground truth
+  (``ground_truth/``), the 3 views side by side, for the blind preference study (names would give
+  the models away).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ from PIL import Image
 
 from persistworld.data.video import write_video
 from persistworld.evaluate.run import Evaluation
-from persistworld.rollout.video import comparison_frames, to_uint8
+from persistworld.evaluate.slug import slug
+from persistworld.rollout.video import comparison_frames, to_uint8, views_side_by_side
 from persistworld.utils.atomic import atomic_path
 
 
@@ -20,6 +28,7 @@ class EvaluationVideo:
     episode_id: str
     video: Path
     poster: Path
+    single: dict[str, Path]  # model name (and "ground truth") -> its unlabelled video
 
 
 def write_videos(evaluation: Evaluation, out: Path, fps: int = 5) -> list[EvaluationVideo]:
@@ -34,5 +43,10 @@ def write_videos(evaluation: Evaluation, out: Path, fps: int = 5) -> list[Evalua
         write_video(stem.with_suffix(".mp4"), frames, fps=fps)
         with atomic_path(stem.with_suffix(".png"), suffix=".png") as tmp:
             Image.fromarray(frames[-1]).save(tmp, format="PNG")
-        written.append(EvaluationVideo(episode, stem.with_suffix(".mp4"), stem.with_suffix(".png")))
+        single = {}
+        for name, frames_of_one in rows.items():
+            path = out / slug(name) / f"{evaluation.config.split}_{episode}.mp4"
+            write_video(path, views_side_by_side(frames_of_one), fps=fps)
+            single[name] = path
+        written.append(EvaluationVideo(episode, stem.with_suffix(".mp4"), stem.with_suffix(".png"), single))
     return written

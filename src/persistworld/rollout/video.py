@@ -23,6 +23,13 @@ def _label(text: str, height: int, width: int = 96) -> np.ndarray:
     return np.asarray(image)
 
 
+def views_side_by_side(frames: np.ndarray, scale: int = 2) -> np.ndarray:
+    """(T, V, H, W, 3) uint8 -> (T, H * scale, V * W * scale, 3): the views left to right, no label."""
+    t, v, h, w, _ = frames.shape
+    strip = frames.transpose(0, 2, 1, 3, 4).reshape(t, h, v * w, 3)
+    return strip.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
 def comparison_frames(rows: dict[str, np.ndarray], scale: int = 2) -> np.ndarray:
     """Stack labelled rows: each row (T, V, H, W, 3) uint8 becomes views side by side; rows go top to bottom.
 
@@ -31,9 +38,8 @@ def comparison_frames(rows: dict[str, np.ndarray], scale: int = 2) -> np.ndarray
     """
     strips = []
     for name, frames in rows.items():
-        t, v, h, w, _ = frames.shape
-        strip = frames.transpose(0, 2, 1, 3, 4).reshape(t, h, v * w, 3)
-        strip = strip.repeat(scale, axis=1).repeat(scale, axis=2)
+        t, _, h, _, _ = frames.shape
+        strip = views_side_by_side(frames, scale)
         label = np.broadcast_to(_label(name, h * scale), (t, h * scale, 96, 3))
         strips.append(np.concatenate([label, strip], axis=2))
     video = np.concatenate(strips, axis=1)
