@@ -29,6 +29,10 @@ SETTINGS = {
     "10 steps": SamplerConfig(num_steps=10),
     "10 steps, Heun": SamplerConfig(num_steps=10, order=2),
     "10 steps, churn 10": SamplerConfig(num_steps=10, s_churn=10.0),
+    "1 step, mean of 2 draws": SamplerConfig(num_steps=1, draws=2),
+    "1 step, mean of 4 draws": SamplerConfig(num_steps=1, draws=4),
+    "1 step, mean of 8 draws": SamplerConfig(num_steps=1, draws=8),
+    "1 step, mean of 16 draws": SamplerConfig(num_steps=1, draws=16),
 }
 
 
@@ -42,9 +46,13 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--data-root", type=Path, default=None, help="Dataset root (default: the config's).")
+    parser.add_argument("--only", nargs="*", default=None, help="Probe only these settings (names as in the table).")
     args = parser.parse_args()
 
     cfg = load_config(args.preset, args.config, [])
+    if args.data_root is not None:
+        cfg.data.root = args.data_root
     model, stats, _ = load_world_model(args.checkpoint, expected_layout=data_layout(cfg.data.resolution, cfg.clips))
     dataset = EpisodeDataset(cfg.data.root, args.split, resolution=cfg.data.resolution, stats=stats)
     probe = HeldOutProbe(ClipSampler(dataset, cfg.clips), ProbeConfig(num_clips=args.clips, seed=args.seed))
@@ -52,6 +60,8 @@ def main() -> None:
     print(f"{args.checkpoint} on {args.split}: {args.clips} clips, seed {args.seed}\n")
     print("| sampler | SSIM | PSNR (dB) | copy SSIM | copy PSNR (dB) |\n|---|---|---|---|---|")
     for name, sampler in SETTINGS.items():
+        if args.only is not None and name not in args.only:
+            continue
         scores = probe(model, sampler, model.config.edm)
         rows[name] = scores | {"sampler": vars(sampler)}
         print(
