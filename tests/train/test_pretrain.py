@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,3 +131,24 @@ def test_a_model_refuses_data_of_another_resolution_or_history(tmp_path: Path, t
         load_world_model(final, expected_layout=data_layout((32, 48), CLIPS))
     with pytest.raises(CheckpointError, match=r"num_history: checkpoint 4, data 6"):
         load_world_model(final, expected_layout=data_layout(RESOLUTION, ClipConfig(history=(0, 0, -28, -20, -12, -4))))
+
+
+def test_init_from_starts_at_the_given_weights_and_probes_step_zero(tmp_path: Path, tiny_data: Path):
+    first = run_pretrain(tmp_path / "first", tiny_data, train_config(4))
+    second = tmp_path / "second"
+    run_pretrain(second, tiny_data, train_config(2, init_from=first, probe_every=2))
+    probes = read_stream(second, "probe")
+    assert [p["step"] for p in probes] == [0, 2]
+    start = load_world_model(first)[0].state_dict()
+    before_training = read_stream(tmp_path / "first", "probe")[-1]
+    assert probes[0]["ssim"] == pytest.approx(before_training["ssim"], abs=1e-6)  # the same weights, same probe
+    assert start.keys() == load_world_model(second / "model.pt")[0].state_dict().keys()
+    with pytest.raises(Exception, match="architecture|model_config|channels"):
+        run_pretrain(tmp_path / "third", tiny_data, train_config(2, init_from=first), model="demo")
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    stats = json.loads((other / "stat.json").read_text())
+    stats = {key: [v + 0.5 for v in values] if isinstance(values, list) else values for key, values in stats.items()}
+    (other / "stat.json").write_text(json.dumps(stats))  # the same episodes, other action normalisation
+    with pytest.raises(Exception, match="state statistics"):
+        run_pretrain(tmp_path / "fourth", other, train_config(2, init_from=first))

@@ -21,6 +21,7 @@ from persistworld.config import config_from_dict
 from persistworld.data.clips import ClipConfig, ClipSampler, FrameCache
 from persistworld.data.layout import NUM_VIEWS, STATE_DIM
 from persistworld.data.reader import EpisodeDataset
+from persistworld.data.stats import StateStats
 from persistworld.errors import PersistWorldError
 from persistworld.models.checkpoint import (
     check_layout,
@@ -62,6 +63,10 @@ class PretrainConfig:
     bf16: bool = True
     # Decoded episodes kept in memory (GB).
     cache_gb: float = 4.0
+    # Start from the weights of this checkpoint (e.g. the shipped baseline's EMA weights) with a fresh
+    # optimizer and schedule, instead of random weights; the architecture, data layout and state
+    # statistics must match. The probe then also runs at step 0, so the curve shows where it started.
+    init_from: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "probe_every", "checkpoint_every", "keep_checkpoints"):
@@ -191,6 +196,11 @@ def pretrain(
             f"{run_dir} already holds checkpoints ({store.latest().name}). Pass --resume to continue it, "
             "or choose a new --run-dir."
         )
+    elif config.init_from is not None:
+        _load_initial_weights(Path(config.init_from), model, model_config, layout, train_set.stats)
+        ema = EMA(model, config.ema_decay)
+        ema_model = _ema_copy(model, ema)
+        logger.log("probe", 0, probe(ema_model, sampler, model_config.edm))
 
     def checkpoint() -> Path:
         path = store.path(state.step)
@@ -245,6 +255,22 @@ def pretrain(
     )  # fmt: skip
     logger.close()
     return final
+
+
+def _load_initial_weights(
+    path: Path, model: CompactWorldModel, model_config: CompactConfig, layout: ModelLayout, stats: StateStats
+) -> None:
+    """Load `path`'s weights into `model` after checking that architecture, layout and statistics match."""
+    payload = read_checkpoint(path)
+    check_model_config(path, config_from_dict(CompactConfig, payload["model_config"], source=str(path)), model_config)
+    check_layout(path, checkpoint_layout(payload), layout)
+    trained_stats = payload["stats"]
+    if not (np.allclose(trained_stats["low"], stats.low) and np.allclose(trained_stats["high"], stats.high)):
+        raise PersistWorldError(
+            f"{path}: pretrain.init_from was trained with other state statistics (stat.json) than this dataset's, "
+            "so its actions would mean something else here. Use the dataset it was trained on."
+        )
+    model.load_state_dict(payload["model"])
 
 
 def _ema_copy(model: CompactWorldModel, ema: EMA) -> CompactWorldModel:
