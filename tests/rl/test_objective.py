@@ -1,0 +1,74 @@
+"""The contrastive x0 objective and the advantages: hand-computed values, gradient flow, r for equal rewards."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from persistworld.rl.advantages import (
+    AdvantageConfig,
+    combine_terms,
+    group_advantages,
+    optimality_probability,
+    within_group_spread,
+)
+from persistworld.rl.objective import ObjectiveConfig, contrastive_x0_loss
+
+
+def test_loss_equals_a_hand_computed_value():
+    # two samples of two elements; beta = 0.5, no self-normalisation, adv_clip 5
+    d_theta = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    d_old = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    x0 = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    r = torch.tensor([1.0, 0.25])
+    # sample 0: D+ = 0.5*D_old + 0.5*D_theta = [0.5, 0]; e+ = ((0.5-1)^2 + (0-1)^2)/2 = 0.625
+    #           D- = 1.5*D_old - 0.5*D_theta = [-0.5, 0]; e- = ((-1.5)^2 + 1)/2 = 1.625
+    # sample 1: D+ = [0.5, 1.5]; e+ = (0.25 + 2.25)/2 = 1.25 ; D- = [1.5, 0.5]; e- = (2.25 + 0.25)/2 = 1.25
+    # policy = mean(5 * [1*0.625 + 0*1.625, 0.25*1.25 + 0.75*1.25] / 0.5) = mean([6.25, 12.5]) = 9.375
+    loss, parts = contrastive_x0_loss(d_theta, d_old, x0, r, ObjectiveConfig(beta=0.5, self_normalize=False))
+    assert float(loss) == pytest.approx(9.375) and parts["loss_policy"] == pytest.approx(9.375)
+    # self-normalised: each error divided by its mean |error| (sample 0: |D+ - x0| mean 0.75, |D- - x0| 1.25)
+    normalised, _ = contrastive_x0_loss(d_theta, d_old, x0, r, ObjectiveConfig(beta=0.5))
+    expected = (5 * (0.625 / 0.75) / 0.5 + 5 * (0.25 * 1.25 / 1.0 + 0.75 * 1.25 / 1.0) / 0.5) / 2
+    assert float(normalised) == pytest.approx(expected)
+    ref = torch.zeros_like(d_theta)
+    kl_config = ObjectiveConfig(beta=0.5, self_normalize=False, kl_weight=0.1)
+    with_kl, kl_parts = contrastive_x0_loss(d_theta, d_old, x0, r, kl_config, d_ref=ref)
+    assert kl_parts["kl"] == pytest.approx((1 + 4) / 4) and float(with_kl) == pytest.approx(9.375 + 0.1 * 1.25)
+
+
+def test_gradients_reach_only_the_trained_prediction():
+    d_theta = torch.randn(3, 4, requires_grad=True)
+    d_old = torch.randn(3, 4, requires_grad=True)  # a caller mistake: the old policy tracked gradients
+    x0 = torch.randn(3, 4, requires_grad=True)
+    loss, _ = contrastive_x0_loss(d_theta, d_old, x0, torch.rand(3), ObjectiveConfig())
+    loss.backward()
+    assert d_theta.grad is not None and d_theta.grad.abs().sum() > 0
+    assert d_old.grad is None and x0.grad is None
+
+
+def test_equal_rewards_give_r_one_half_and_advantages_follow_the_recipe():
+    equal = torch.full((2, 4), 0.7)
+    assert torch.equal(optimality_probability(group_advantages(equal, AdvantageConfig()), 5.0), torch.full((2, 4), 0.5))
+    rewards = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 100.0]])
+    advantages = group_advantages(rewards, AdvantageConfig())
+    first = (rewards[0] - 2.5) / (rewards[0].std() + 1e-4)
+    assert torch.allclose(advantages[0], first)
+    assert advantages.abs().max() <= 5.0
+    r = optimality_probability(advantages, 5.0)
+    assert torch.allclose(r, 0.5 + advantages / 10) and (r >= 0).all() and (r <= 1).all()
+    global_std = group_advantages(rewards, AdvantageConfig(std="global"))
+    assert torch.allclose(global_std[0], (rewards[0] - 2.5) / (rewards.std() + 1e-4))
+    assert within_group_spread(torch.tensor([[1.0, 1.0], [2.0, 2.0]])) == 0.0
+
+
+def test_per_term_normalisation_stops_one_term_from_deciding_alone():
+    ssim = torch.tensor([[0.80, 0.81, 0.82, 0.83]])  # large spread (in SSIM units) in one direction
+    psnr = torch.tensor([[24.0, 23.0, 22.0, 21.0]])  # the opposite direction, small once divided by 32
+    weights = {"ssim": 1.0, "psnr": 1 / 32}
+    raw = combine_terms({"ssim": ssim, "psnr": psnr}, weights, AdvantageConfig())
+    assert raw[0].argmax() == 0  # raw sum: PSNR/32 still dominates here...
+    ssim_only = {"ssim": ssim * 10, "psnr": psnr}
+    assert combine_terms(ssim_only, weights, AdvantageConfig())[0].argmax() == 3  # ...or SSIM does, by scale alone
+    balanced = combine_terms(ssim_only, {"ssim": 1.0, "psnr": 1.0}, AdvantageConfig(normalize_terms=True))
+    assert torch.allclose(balanced, torch.zeros_like(balanced), atol=1e-3)  # equal weights, opposite ranks: a wash
