@@ -56,3 +56,16 @@ def test_config_to_dict_is_plain_data():
     data = config_to_dict(get_preset("paper"))
     assert data["data"]["resolution"] == [192, 320]
     assert isinstance(data["data"]["root"], str)
+
+
+def test_scientific_notation_without_a_dot_is_a_number_for_float_fields(tmp_path: Path):
+    # YAML 1.1 reads `3e-5` as a string; a float field still means a number
+    config = resolve_config(get_preset("demo"), overrides=["pretrain.optim.lr=3e-5", "pretrain.optim.min_lr=1E-6"])
+    assert config.pretrain.optim.lr == 3e-5 and config.pretrain.optim.min_lr == 1e-6
+    path = tmp_path / "lr.yaml"
+    path.write_text("pretrain:\n  optim:\n    lr: 2e-4\n")
+    assert resolve_config(get_preset("demo"), path).pretrain.optim.lr == 2e-4
+    with pytest.raises(ConfigError, match="must be a number"):
+        resolve_config(get_preset("demo"), overrides=["pretrain.optim.lr=fast"])
+    with pytest.raises(ConfigError, match="must be an integer"):
+        resolve_config(get_preset("demo"), overrides=["clips.num_future=3e2"])  # not silently an int

@@ -10,6 +10,7 @@ only (``yaml.safe_load``): no tags, no code.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,9 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(config)
+
+
+_YAML11_MISSED_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _convert(value: Any, annotation: Any, key: str, source: str) -> Any:
@@ -95,6 +99,8 @@ def _convert(value: Any, annotation: Any, key: str, source: str) -> Any:
             raise fail("an integer")
         return value
     if annotation is float:
+        if isinstance(value, str) and _YAML11_MISSED_FLOAT.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads `3e-5` (no dot) as a string; a float field means a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("a number")
         return float(value)
