@@ -31,6 +31,7 @@ class LoraSettings:
     dropout: float = 0.0
     old_update_rate: float = 0.001  # eta = min(rate * optimizer step, cap)
     old_update_cap: float = 0.5
+    init_seed: int = 0  # LoRA A matrices are random: seeded, so that runs repeat exactly
 
     def eta(self, step: int) -> float:
         """Weight of the old adapter's own value in the soft update after `step` optimizer steps."""
@@ -55,8 +56,10 @@ class PolicyAdapters:
             r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
             target_modules=model.lora_targets(), init_lora_weights=True,
         )  # fmt: skip
-        for name in (TRAINED, OLD):
-            inject_adapter_in_model(config, model, adapter_name=name)
+        with torch.random.fork_rng(devices=[]):  # peft draws the A matrices from the global generator
+            torch.manual_seed(settings.init_seed)
+            for name in (TRAINED, OLD):
+                inject_adapter_in_model(config, model, adapter_name=name)
         self.layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
         if not self.layers:
             raise ValueError(f"no LoRA target of {model.lora_targets()} found in the model.")
@@ -112,6 +115,28 @@ class PolicyAdapters:
         for trained, old in zip(self.encoders[TRAINED].parameters(), self.encoders[OLD].parameters(), strict=True):
             old.mul_(eta).add_(trained, alpha=1 - eta)
         return eta
+
+    def state_dict(self) -> dict[str, object]:
+        """Both adapters and the trained and old action encoders (for exact resume and rollback)."""
+        pairs = list(self._adapter_pairs())
+        return {
+            "trained": [t.detach().clone() for t, _ in pairs],
+            "old": [o.detach().clone() for _, o in pairs],
+            "encoder": {k: v.clone() for k, v in self.encoders[TRAINED].state_dict().items()},
+            "old_encoder": {k: v.clone() for k, v in self.encoders[OLD].state_dict().items()},
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore what `state_dict` returned."""
+        pairs = list(self._adapter_pairs())
+        if len(state["trained"]) != len(pairs):
+            raise ValueError(f"adapter state has {len(state['trained'])} tensors, the model {len(pairs)}.")
+        for (trained, old), t, o in zip(pairs, state["trained"], state["old"], strict=True):
+            trained.copy_(t)
+            old.copy_(o)
+        self.encoders[TRAINED].load_state_dict(state["encoder"])
+        self.encoders[OLD].load_state_dict(state["old_encoder"])
 
     @torch.no_grad()
     def old_divergence(self) -> float:

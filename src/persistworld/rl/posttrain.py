@@ -1,0 +1,263 @@
+"""`persistworld posttrain`: PersistWorld RL post-training of a teacher-forced world model.
+
+Per optimizer step: collect ``groups_per_step`` branching groups with the old policy (no gradients),
+turn their rewards into optimality probabilities r, and minimise the x0-space contrastive objective
+on each group's first clips, gradients accumulated over the groups; then soft-update the old policy.
+Only the trained LoRA adapter and the action encoder learn (`persistworld.rl.adapters`).
+
+What kept the toy run stable is built in (``../shared/reference/feasibility_toy_rl.md``):
+- **common random numbers** (``crn``, default on): the K candidates of a group share one sigma and
+  one noise in the loss, so the shared part of their gradients cancels (the advantages sum to zero)
+  and what is left is the reward-relevant difference;
+- rewards over at least 2 clips (`BranchingConfig.min_continuation`), lr 1e-4, several groups per step;
+- the within-group reward spread is logged and a warning raised when candidates barely differ;
+- a probe: held-out episodes rolled out every ``probe_every`` steps; the best probe state is kept and,
+  with ``rollback``, restored (and logged) when the probe degrades by more than ``rollback_tolerance``.
+
+Checkpoints are atomic and ``--resume`` continues exactly (adapters, optimizer, random streams).
+The result ``model.pt`` holds merged weights (of the best probe state with ``rollback``, else of the
+last step): a plain checkpoint that `persistworld evaluate` compares with the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from persistworld.data.clips import ClipConfig
+from persistworld.data.reader import EpisodeDataset
+from persistworld.errors import PersistWorldError
+from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
+from persistworld.models.checkpoint import load_world_model, save_checkpoint
+from persistworld.models.compact import CompactWorldModel
+from persistworld.models.edm import sample_training_sigma
+from persistworld.models.sampler import SamplerConfig
+from persistworld.rl.adapters import OLD, REFERENCE, LoraSettings, PolicyAdapters
+from persistworld.rl.advantages import AdvantageConfig, group_advantages, optimality_probability, within_group_spread
+from persistworld.rl.branching import BranchingConfig, Group, collect_group
+from persistworld.rl.objective import ObjectiveConfig, contrastive_x0_loss
+from persistworld.rollout.engine import EpisodeTrack, rollout
+from persistworld.train.logger import MetricLogger
+from persistworld.train.pretrain import data_layout, resolve_device
+from persistworld.utils.atomic import atomic_path
+
+
+@dataclass
+class PosttrainConfig:
+    """PersistWorld post-training. Defaults: the spec's (method_spec.md section 9) plus the toy run's fixes."""
+
+    iterations: int = 200  # optimizer steps
+    groups_per_step: int = 2  # groups (episode, branch point) whose gradients are accumulated per step
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    crn: bool = True  # common random numbers: one sigma and noise per group in the loss
+    branching: BranchingConfig = field(default_factory=BranchingConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    advantages: AdvantageConfig = field(default_factory=AdvantageConfig)
+    reward: RewardConfig = field(default_factory=lambda: reward_preset("demo"))
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    probe_every: int = 25
+    probe_episodes: int = 4
+    probe_steps: int = 6  # rollout clips per probe episode
+    rollback: bool = True
+    rollback_tolerance: float = 0.01  # in reward units (the probe's mean reward)
+    spread_warning: float = 0.002  # warn when within-group reward std / |mean| falls below this
+    checkpoint_every: int = 25
+    cached_episodes: int = 32  # training episodes kept decoded in memory
+    seed: int = 0
+    device: str = "auto"
+    lpips_weights: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "groups_per_step", "probe_every", "checkpoint_every", "probe_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1. Got {getattr(self, name)}.")
+
+
+class _Tracks:
+    """Training episodes loaded on demand, the most recent ones kept (decoding is the slow part)."""
+
+    def __init__(self, dataset: EpisodeDataset, capacity: int):
+        self.dataset, self.capacity, self.cache = dataset, capacity, OrderedDict()
+
+    def __call__(self, episode_id: str) -> EpisodeTrack:
+        if episode_id not in self.cache:
+            self.cache[episode_id] = EpisodeTrack.load(self.dataset, episode_id)
+            while len(self.cache) > self.capacity:
+                self.cache.popitem(last=False)
+        self.cache.move_to_end(episode_id)
+        return self.cache[episode_id]
+
+
+def group_loss(
+    model: CompactWorldModel, adapters: PolicyAdapters, group: Group, r: torch.Tensor, config: PosttrainConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    """The contrastive loss of one group's first clips (D_old and D_ref without gradients)."""
+    k = group.x0.shape[0]
+    device = group.x0.device
+    edm = model.config.edm
+    if config.crn:  # one sigma and one noise for the whole group: the shared part cancels
+        sigma = sample_training_sigma(1, edm, generator, device).expand(k)
+        noise = torch.randn(group.x0.shape[1:], generator=generator, device=device).expand_as(group.x0)
+    else:
+        sigma = sample_training_sigma(k, edm, generator, device)
+        noise = torch.randn(group.x0.shape, generator=generator, device=device)
+    x_sigma = group.x0 + sigma.view(-1, *[1] * (group.x0.dim() - 1)) * noise
+    d_theta = model.denoise(x_sigma, sigma, group.cond)
+    with torch.no_grad():
+        with adapters.use(OLD):
+            d_old = model.denoise(x_sigma, sigma, group.cond)
+        d_ref = None
+        if config.objective.kl_weight > 0:
+            with adapters.use(REFERENCE):
+                d_ref = model.denoise(x_sigma, sigma, group.cond)
+    return contrastive_x0_loss(d_theta, d_old, group.x0, r, config.objective, d_ref=d_ref)
+
+
+@torch.no_grad()
+def probe_score(
+    model: CompactWorldModel, tracks: list[EpisodeTrack], clips: ClipConfig, sampler: SamplerConfig, steps: int,
+    reward: Reward, seed: int, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Held-out rollouts of the trained policy from frame 0, scored with the reward and each of its terms."""
+    result = rollout(model, tracks, [0] * len(tracks), clips, sampler, steps, seed=seed, device=device)
+    f = clips.num_future
+    views = result.predicted.shape[2:]
+    shaped = result.predicted.reshape(len(tracks), steps, f, *views)
+    scores = reward(shaped, result.ground_truth.reshape(len(tracks), steps, f, *views))
+    return {"reward": float(scores.total.mean()), **{k: float(v.mean()) for k, v in scores.terms.items()}}
+
+
+def posttrain(
+    run_dir: str | Path,
+    base_checkpoint: str | Path,
+    dataset_root: str | Path,
+    splits: tuple[str, str],
+    resolution: tuple[int, int],
+    clips: ClipConfig,
+    probe_sampler: SamplerConfig,
+    config: PosttrainConfig,
+    *,
+    resume: bool = False,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> Path:
+    """Post-train `base_checkpoint`; returns ``<run_dir>/model.pt`` (merged weights, see the module doc)."""
+    run_dir = Path(run_dir)
+    device = resolve_device(config.device)
+    layout = data_layout(resolution, clips)
+    model, stats, _ = load_world_model(base_checkpoint, expected_layout=layout, device=device)
+    model.eval()  # no dropout; the adapters are what changes
+    adapters = PolicyAdapters(model, config.lora)
+    optimizer = torch.optim.AdamW(adapters.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    reward = Reward(config.reward, device, lpips_weights=config.lpips_weights)
+    train_set = EpisodeDataset(dataset_root, splits[0], resolution=resolution, stats=stats)
+    held_out = EpisodeDataset(dataset_root, splits[1], resolution=resolution, stats=stats)
+    episodes = train_set.episode_ids
+    tracks = _Tracks(train_set, config.cached_episodes)
+    probe_tracks = [EpisodeTrack.load(held_out, i) for i in held_out.episode_ids[: config.probe_episodes]]
+    logger = MetricLogger(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    step, rng = 0, np.random.default_rng(config.seed)
+    generator = torch.Generator(device).manual_seed(config.seed)
+    best: dict = {"score": -math.inf, "step": 0, "state": adapters.state_dict()}
+
+    def probe() -> dict[str, float]:
+        return probe_score(model, probe_tracks, clips, probe_sampler, config.probe_steps, reward, config.seed, device)
+
+    if resume:
+        latest = checkpoints / "latest.pt"
+        if not latest.is_file():
+            raise PersistWorldError(f"{run_dir}: --resume given, but there is no {latest}.")
+        saved = torch.load(latest, map_location=device, weights_only=False)
+        adapters.load_state_dict(saved["adapters"])
+        optimizer.load_state_dict(saved["optimizer"])
+        step, best = saved["step"], saved["best"]
+        rng.bit_generator.state = saved["rng"]["numpy"]
+        generator.set_state(saved["rng"]["torch"])
+        logger.truncate_after(step)
+    elif (checkpoints / "latest.pt").exists():
+        raise PersistWorldError(f"{run_dir} already holds a post-training run. Pass --resume, or a new --run-dir.")
+    else:
+        initial = probe()
+        best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict()}
+        logger.log("probe", 0, initial | {"best": initial["reward"], "rolled_back": 0})
+
+    def save() -> None:
+        with atomic_path(checkpoints / "latest.pt", suffix=".pt") as tmp:
+            torch.save({
+                "adapters": adapters.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "best": best,
+                "rng": {"numpy": rng.bit_generator.state, "torch": generator.get_state()}, "config": asdict(config),
+            }, tmp)  # fmt: skip
+
+    started = time.perf_counter()
+    while step < config.iterations:
+        collected = []
+        with adapters.use(OLD):
+            for _ in range(config.groups_per_step):
+                track = tracks(episodes[int(rng.integers(len(episodes)))])
+                seed = int(rng.integers(2**31))
+                collected.append(collect_group(model, track, clips, config.branching, reward, rng, seed, device))
+        rewards = torch.stack([g.reward.total for g in collected])  # (G, K)
+        advantages = group_advantages(rewards, config.advantages)
+        r = optimality_probability(advantages, config.advantages.clip).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        for i, group in enumerate(collected):
+            loss, group_parts = group_loss(model, adapters, group, r[i], config, generator)
+            (loss / len(collected)).backward()
+            for key, value in group_parts.items():
+                parts[key] = parts.get(key, 0.0) + value / len(collected)
+        if not math.isfinite(parts["loss"]):
+            raise PersistWorldError(f"{run_dir}: the loss became {parts['loss']} at step {step + 1}; stopped.")
+        grad_norm = torch.nn.utils.clip_grad_norm_(adapters.trainable_parameters(), config.grad_clip or math.inf)
+        optimizer.step()
+        step += 1
+        eta = adapters.soft_update_old(step)
+        spread = within_group_spread(rewards)
+        logs = parts | {
+            "reward_mean": float(rewards.mean()), "reward_std_within": float(rewards.std(1).mean()),
+            "spread": spread, "r_clipped": float(((r <= 0) | (r >= 1)).float().mean()),
+            "advantage_p10": float(advantages.quantile(0.1)), "advantage_p90": float(advantages.quantile(0.9)),
+            "grad_norm": float(grad_norm), "eta": eta, "old_divergence": adapters.old_divergence(),
+            "prefix": float(np.mean([g.prefix for g in collected])), "seconds": time.perf_counter() - started,
+            "low_spread_warning": float(spread < config.spread_warning),
+        }  # fmt: skip
+        logger.log("train", step, logs)
+        if step % config.probe_every == 0 or step == config.iterations:
+            scores = probe()
+            rolled_back = 0
+            if scores["reward"] > best["score"]:
+                best = {"score": scores["reward"], "step": step, "state": adapters.state_dict()}
+            elif config.rollback and scores["reward"] < best["score"] - config.rollback_tolerance:
+                adapters.load_state_dict(best["state"])
+                rolled_back = 1
+            logger.log(
+                "probe", step, scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back}
+            )
+            logs |= {"probe_reward": scores["reward"], "rolled_back": rolled_back}
+        if step % config.checkpoint_every == 0 or step == config.iterations:
+            save()
+        if on_step is not None:
+            on_step(step, logs)
+
+    if config.rollback:  # the result is the best probe state; without rollback, the last state
+        adapters.load_state_dict(best["state"])
+    plain = CompactWorldModel(model.config, model.layout)
+    plain.load_state_dict(adapters.merged_state_dict())
+    final = run_dir / "model.pt"
+    save_checkpoint(
+        final, plain, stats, step=step, posttrain_config=asdict(config), base_checkpoint=str(base_checkpoint),
+        best_probe={"step": best["step"], "reward": best["score"]},
+        selected="best probe" if config.rollback else "last", data={"root": str(dataset_root), "splits": list(splits)},
+    )  # fmt: skip
+    logger.close()
+    return final

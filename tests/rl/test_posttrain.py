@@ -1,0 +1,92 @@
+"""`posttrain` end to end on tiny episodes: it learns, logs, probes, rolls back, checkpoints and resumes exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from persistworld.data.clips import ClipConfig
+from persistworld.data.reader import EpisodeDataset
+from persistworld.metrics.reward import RewardConfig
+from persistworld.models.checkpoint import load_world_model, save_checkpoint
+from persistworld.models.compact import COMPACT_PRESETS, CompactWorldModel
+from persistworld.models.sampler import SamplerConfig
+from persistworld.rl.branching import BranchingConfig
+from persistworld.rl.posttrain import PosttrainConfig, posttrain
+from persistworld.train.logger import read_stream
+from persistworld.train.pretrain import data_layout
+
+RESOLUTION = (16, 24)
+CLIPS = ClipConfig(history=(0, -4, -2), num_future=2)
+
+
+@pytest.fixture
+def setup(episode_factory, tmp_path: Path) -> tuple[Path, Path]:
+    episode_factory(n_episodes=2, n_frames=16, split="val")
+    root = episode_factory(n_episodes=3, n_frames=16, split="train")
+    torch.manual_seed(0)
+    model = CompactWorldModel(COMPACT_PRESETS["tiny"](), data_layout(RESOLUTION, CLIPS))
+    for parameter in model.parameters():  # a base model whose output depends on its inputs
+        torch.nn.init.normal_(parameter, std=0.05)
+    base = tmp_path / "base.pt"
+    save_checkpoint(base, model, EpisodeDataset(root, "train").stats)
+    return root, base
+
+
+def config(iterations: int, **overrides) -> PosttrainConfig:
+    values = dict(
+        iterations=iterations, groups_per_step=2, probe_every=2, checkpoint_every=1, probe_episodes=2, probe_steps=2,
+        branching=BranchingConfig(candidates=4, max_prefix=1, min_continuation=2, max_continuation=2),
+        reward=RewardConfig(terms={"ssim": 1.0, "psnr": 1 / 32}), device="cpu", rollback=False,
+    )  # fmt: skip
+    return PosttrainConfig(**{**values, **overrides})
+
+
+def run(run_dir: Path, setup, cfg: PosttrainConfig, **kwargs) -> Path:
+    root, base = setup
+    return posttrain(
+        run_dir, base, root, ("train", "val"), RESOLUTION, CLIPS, SamplerConfig(num_steps=1), cfg, **kwargs
+    )
+
+
+def test_posttrain_updates_adapters_logs_and_writes_a_plain_checkpoint(setup, tmp_path: Path):
+    final = run(tmp_path / "run", setup, config(4))
+    model, _, payload = load_world_model(final, expected_layout=data_layout(RESOLUTION, CLIPS))
+    base, _, _ = load_world_model(setup[1])
+    moved = [k for k, v in model.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
+    assert moved  # the merged adapters and the action encoder changed the weights
+    assert payload["best_probe"]["step"] in (0, 2, 4) and payload["base_checkpoint"] == str(setup[1])
+    train = read_stream(tmp_path / "run", "train")
+    assert [row["step"] for row in train] == [1, 2, 3, 4]
+    for key in ("loss", "loss_policy", "reward_mean", "spread", "r_clipped", "eta", "old_divergence", "grad_norm"):
+        assert key in train[-1], key
+    assert train[0]["eta"] == pytest.approx(0.001) and train[-1]["old_divergence"] > 0
+    assert [row["step"] for row in read_stream(tmp_path / "run", "probe")] == [0, 2, 4]
+
+
+def test_resume_continues_exactly(setup, tmp_path: Path):
+    run(tmp_path / "straight", setup, config(4))
+    run(tmp_path / "split", setup, config(2))
+    run(tmp_path / "split", setup, config(4), resume=True)
+    straight = [(r["step"], r["loss"], r["reward_mean"]) for r in read_stream(tmp_path / "straight", "train")]
+    split = [(r["step"], r["loss"], r["reward_mean"]) for r in read_stream(tmp_path / "split", "train")]
+    assert [s for s, _, _ in split] == [1, 2, 3, 4]
+    assert [value for row in split for value in row[1:]] == pytest.approx([v for row in straight for v in row[1:]])
+    with pytest.raises(Exception, match="already holds a post-training run"):
+        run(tmp_path / "split", setup, config(4))
+
+
+def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, monkeypatch):
+    import persistworld.rl.posttrain as module
+
+    scores = iter([1.0, 0.5, 0.4])  # step 0, 2, 4: worse and worse
+    monkeypatch.setattr(module, "probe_score", lambda *args, **kwargs: {"reward": next(scores)})
+    final = run(tmp_path / "run", setup, config(4, rollback=True))
+    probes = read_stream(tmp_path / "run", "probe")
+    assert [p["rolled_back"] for p in probes] == [0, 1, 1] and probes[-1]["best_step"] == 0
+    model, _, _ = load_world_model(final)
+    base, _, _ = load_world_model(setup[1])
+    for key, value in base.state_dict().items():  # the best state is the untouched base model
+        assert torch.allclose(model.state_dict()[key], value, atol=1e-6), key
