@@ -14,8 +14,10 @@ from pathlib import Path
 from persistworld.data.clips import ClipConfig
 from persistworld.errors import ConfigError
 from persistworld.evaluate.config import EvaluationConfig
+from persistworld.metrics.reward import reward_preset
 from persistworld.models.compact import COMPACT_PRESETS, CompactConfig
 from persistworld.models.sampler import SamplerConfig
+from persistworld.rl.posttrain import PosttrainConfig
 from persistworld.sim.generate import SimConfig
 from persistworld.train.pretrain import PretrainConfig
 
@@ -45,8 +47,11 @@ class PersistWorldConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     evaluate: EvaluationConfig = field(default_factory=EvaluationConfig)
+    posttrain: PosttrainConfig = field(default_factory=PosttrainConfig)
     # Where `pretrain` writes checkpoints and logs, and where `rollout` finds `model.pt` by default.
     run_dir: Path = Path("runs/demo/pretrain")
+    # Where `posttrain` writes its adapters, logs and merged `model.pt`.
+    posttrain_dir: Path = Path("runs/demo/posttrain")
 
 
 def demo() -> PersistWorldConfig:
@@ -66,6 +71,7 @@ def droid() -> PersistWorldConfig:
         data=DataConfig(root=Path("../shared/data/droid_subset"), resolution=(48, 80), test_split="val"),
         clips=ClipConfig(history=(0, 0, -28, -20, -12, -4)),
         run_dir=Path("runs/droid/pretrain"),
+        posttrain_dir=Path("runs/droid/posttrain"),
     )
 
 
@@ -75,6 +81,11 @@ def paper() -> PersistWorldConfig:
     config.data.resolution = (192, 320)
     config.model = COMPACT_PRESETS["large"]()
     config.run_dir = Path("runs/paper/pretrain")
+    config.posttrain_dir = Path("runs/paper/posttrain")
+    # SSIM - LPIPS + PSNR/32 (needs the AlexNet weights); HaarPSI, the demo's stand-in for LPIPS, is
+    # dropped with weight 0 (an explicit 0, so that this preset survives a YAML round trip over `demo`).
+    config.posttrain.reward = reward_preset("paper")
+    config.posttrain.reward.terms["haarpsi"] = 0.0
     return config
 
 

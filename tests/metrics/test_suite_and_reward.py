@@ -70,6 +70,10 @@ def test_reward_refuses_bad_configs_and_bad_frames():
         Reward(RewardConfig(terms={"ssim": 1.0, "lpips_alex": -1.0}), lpips_random_backbone=True)
     with pytest.raises(Exception, match="unknown metric `fid`"):
         Reward(RewardConfig(terms={"fid": 1.0}))
+    with pytest.raises(ConfigError, match="every weight is 0"):
+        Reward(RewardConfig(terms={"ssim": 0.0}))
+    dropped = Reward(RewardConfig(terms={"ssim": 1.0, "haarpsi": 0.0}))  # weight 0: not computed (16 px is fine)
+    assert dropped.suite.names == ("ssim",)
     with pytest.raises(ConfigError, match="view_weights"):
         Reward(RewardConfig(terms={"ssim": 1.0}, view_weights=(0.0, 0.0, 0.0)))
     reward = Reward(RewardConfig(terms={"ssim": 1.0}))

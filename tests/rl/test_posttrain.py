@@ -90,3 +90,22 @@ def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, m
     base, _, _ = load_world_model(setup[1])
     for key, value in base.state_dict().items():  # the best state is the untouched base model
         assert torch.allclose(model.state_dict()[key], value, atol=1e-6), key
+
+
+def test_the_cli_runs_posttrain_from_config_overrides(setup, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from persistworld.cli import app
+
+    root, base = setup
+    values = [
+        f"data.root={root}", "data.resolution=[16,24]", "clips.history=[0,-4,-2]", "clips.num_future=2",
+        "posttrain.iterations=2", "posttrain.probe_every=2", "posttrain.probe_episodes=1", "posttrain.probe_steps=1",
+        "posttrain.branching.candidates=2", "posttrain.branching.max_prefix=0", "posttrain.device=cpu",
+        "posttrain.reward.terms.haarpsi=0", "sampler.draws=1",
+    ]  # fmt: skip
+    args = [arg for value in values for arg in ("--set", value)]
+    result = CliRunner().invoke(app, ["posttrain", "--base", str(base), "--run-dir", str(tmp_path / "cli"), *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert (tmp_path / "cli" / "model.pt").is_file() and (tmp_path / "cli" / "config.yaml").is_file()
+    assert "model (merged adapters)" in result.output

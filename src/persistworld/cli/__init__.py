@@ -17,7 +17,7 @@ from persistworld.cli.env import env_command
 from persistworld.cli.evaluate import evaluate_command
 from persistworld.cli.rollout import rollout_command
 from persistworld.cli.study import study_app
-from persistworld.cli.train import pretrain_command
+from persistworld.cli.train import posttrain_command, pretrain_command
 from persistworld.errors import PersistWorldError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.command("demo")(demo_command)
 app.command("env")(env_command)
 app.command("evaluate")(evaluate_command)
 app.command("pretrain")(pretrain_command)
+app.command("posttrain")(posttrain_command)
 app.command("rollout")(rollout_command)
 
 

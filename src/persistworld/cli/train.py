@@ -47,3 +47,49 @@ def pretrain_command(
     console.print(f"model (EMA weights): {final}")
     console.print(f"logs: {run_dir / 'metrics.jsonl'}, curves: {run_dir / 'curves.png'}")
     console.print(f"TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+
+
+def posttrain_command(
+    base: Annotated[
+        Path | None, typer.Option(help="Teacher-forced checkpoint to post-train; default: the shipped demo baseline.")
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Output folder; default: the preset's posttrain_dir.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in the output folder.")] = False,
+    preset: PresetOption = "demo",
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """PersistWorld RL post-training: branching rollouts, multi-view rewards, x0 contrastive loss on LoRA adapters."""
+    from persistworld.assets import shipped_baseline
+    from persistworld.errors import PersistWorldError
+    from persistworld.rl.posttrain import posttrain
+
+    cfg = load_config(preset, config, set_)
+    run_dir = run_dir or cfg.posttrain_dir
+    base = base or shipped_baseline()
+    if base is None:
+        raise PersistWorldError("no --base checkpoint given and this installation ships no demo baseline.")
+    save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
+    post = cfg.posttrain
+    console.print(
+        f"post-training {base} on {cfg.data.root} ({cfg.data.train_split}): {post.iterations} steps of "
+        f"{post.groups_per_step} groups x {post.branching.candidates} candidates -> {run_dir}"
+    )
+    with progress_bar() as progress:
+        task = progress.add_task("posttrain", total=post.iterations, status="")
+
+        def on_step(step: int, logs: dict[str, float]) -> None:
+            status = f"reward {logs['reward_mean']:.4f} spread {logs['spread']:.4f} loss {logs['loss']:.3f}"
+            progress.update(task, completed=step, status=status)
+            if logs.get("low_spread_warning"):
+                console.print(f"[yellow]step {step}: candidates barely differ (spread {logs['spread']:.2e})[/]")
+            if logs.get("rolled_back"):
+                console.print(f"[yellow]step {step}: the probe degraded; rolled back to the best state[/]")
+
+        final = posttrain(
+            run_dir, base, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
+            cfg.sampler, post, resume=resume, on_step=on_step,
+        )  # fmt: skip
+    console.print(f"model (merged adapters): {final}")
+    console.print(f"logs: {run_dir / 'metrics.jsonl'}; compare: persistworld evaluate --checkpoint {base} "
+                  f"--checkpoint {final}")  # fmt: skip

@@ -29,6 +29,8 @@ from persistworld.metrics.suite import MetricSuite, metric_info
 class RewardConfig:
     """Reward terms and aggregation. Defaults are the paper's (needs LPIPS backbone weights)."""
 
+    # metric -> weight >= 0. A weight of 0 drops the term (it is not even computed), which is how a YAML
+    # override removes a term of a preset (mappings merge).
     terms: dict[str, float] = field(default_factory=lambda: {"ssim": 1.0, "lpips_alex": 1.0, "psnr": 1 / 32})
     view_weights: tuple[float, ...] = (1.0, 1.0, 1.0)  # external 1, external 2, wrist; normalised to sum 1
 
@@ -43,6 +45,8 @@ class RewardConfig:
                     f"reward.terms.{name} = {weight}: weights are magnitudes (>= 0); the metric's direction "
                     "sets the sign (distances such as LPIPS are subtracted)."
                 )
+        if not any(weight > 0 for weight in self.terms.values()):
+            raise ConfigError(f"reward.terms {self.terms}: every weight is 0; give at least one a positive weight.")
         if any(w < 0 for w in self.view_weights) or sum(self.view_weights) <= 0:
             raise ConfigError(f"reward.view_weights must be >= 0 with a positive sum, got {self.view_weights}.")
 
@@ -102,8 +106,9 @@ class Reward:
     ):
         config.validate()
         self.config = config
+        self.weights = {name: weight for name, weight in config.terms.items() if weight > 0}
         self.suite = MetricSuite(
-            list(config.terms),
+            list(self.weights),
             device,
             lpips_weights=lpips_weights,
             lpips_random_backbone=lpips_random_backbone,
@@ -112,8 +117,8 @@ class Reward:
 
     def describe(self) -> dict[str, object]:
         """The formula, weights and metric implementations, for result files."""
-        signs = {n: "+" if metric_info(n).higher_is_better else "-" for n in self.config.terms}
-        formula = " ".join(f"{signs[n]} {w:g}*{n}" for n, w in self.config.terms.items()).lstrip("+ ")
+        signs = {n: "+" if metric_info(n).higher_is_better else "-" for n in self.weights}
+        formula = " ".join(f"{signs[n]} {w:g}*{n}" for n, w in self.weights.items()).lstrip("+ ")
         return {"formula": formula, "view_weights": list(self.config.view_weights), "metrics": self.suite.describe()}
 
     def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> RewardResult:
@@ -133,5 +138,5 @@ class Reward:
         view_weights = torch.tensor(self.config.view_weights, dtype=torch.float32)
         view_weights = view_weights / view_weights.sum()
         terms = {name: (values.mean(-2) * view_weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
-        per_clip = sum((w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.config.terms.items())
+        per_clip = sum((w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.weights.items())
         return RewardResult(total=per_clip.mean(-1), per_clip=per_clip, terms=terms, per_frame=per_frame)
