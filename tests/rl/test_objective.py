@@ -72,3 +72,21 @@ def test_per_term_normalisation_stops_one_term_from_deciding_alone():
     assert combine_terms(ssim_only, weights, AdvantageConfig())[0].argmax() == 3  # ...or SSIM does, by scale alone
     balanced = combine_terms(ssim_only, {"ssim": 1.0, "psnr": 1.0}, AdvantageConfig(normalize_terms=True))
     assert torch.allclose(balanced, torch.zeros_like(balanced), atol=1e-3)  # equal weights, opposite ranks: a wash
+
+
+def test_group_rewards_use_the_total_or_per_term_z_scores():
+    from types import SimpleNamespace
+
+    from persistworld.metrics.reward import Reward, RewardConfig
+    from persistworld.rl.posttrain import group_rewards
+
+    reward = Reward(RewardConfig(terms={"ssim": 1.0, "lpips_alex": 1.0}), lpips_random_backbone=True)
+    terms = {
+        "ssim": torch.tensor([[0.9, 0.9], [0.5, 0.5], [0.7, 0.7]]),
+        "lpips_alex": torch.tensor([[0.1] * 2, [0.3] * 2, [0.2] * 2]),
+    }
+    group = SimpleNamespace(reward=SimpleNamespace(total=torch.tensor([0.8, 0.2, 0.5]), terms=terms))
+    assert torch.equal(group_rewards([group], reward, AdvantageConfig()), torch.tensor([[0.8, 0.2, 0.5]]))
+    normalised = group_rewards([group], reward, AdvantageConfig(normalize_terms=True))[0]
+    ssim_z = torch.tensor([1.0, -1.0, 0.0])  # (x - mean) / std over the 3 candidates
+    assert torch.allclose(normalised, ssim_z + ssim_z, atol=3e-3)  # LPIPS is a distance: its sign flips

@@ -35,12 +35,19 @@ from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
+from persistworld.metrics.suite import metric_info
 from persistworld.models.checkpoint import load_world_model, save_checkpoint
 from persistworld.models.compact import CompactWorldModel
 from persistworld.models.edm import sample_training_sigma
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rl.adapters import OLD, REFERENCE, LoraSettings, PolicyAdapters
-from persistworld.rl.advantages import AdvantageConfig, group_advantages, optimality_probability, within_group_spread
+from persistworld.rl.advantages import (
+    AdvantageConfig,
+    combine_terms,
+    group_advantages,
+    optimality_probability,
+    within_group_spread,
+)
 from persistworld.rl.branching import BranchingConfig, Group, collect_group
 from persistworld.rl.objective import ObjectiveConfig, contrastive_x0_loss
 from persistworld.rollout.engine import EpisodeTrack, rollout
@@ -121,6 +128,19 @@ def group_loss(
             with adapters.use(REFERENCE):
                 d_ref = model.denoise(x_sigma, sigma, group.cond)
     return contrastive_x0_loss(d_theta, d_old, group.x0, r, config.objective, d_ref=d_ref)
+
+
+def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfig) -> torch.Tensor:
+    """(G, K) rewards of the collected groups.
+
+    The reward's total, or with ``normalize_terms`` each term (mean over the continuation's clips)
+    z-scored within its group and then weighted with its sign.
+    """
+    if not config.normalize_terms:
+        return torch.stack([g.reward.total for g in collected])
+    terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
+    signed = {name: w if metric_info(name).higher_is_better else -w for name, w in reward.weights.items()}
+    return combine_terms(terms, signed, config)
 
 
 @torch.no_grad()
@@ -206,7 +226,7 @@ def posttrain(
                 track = tracks(episodes[int(rng.integers(len(episodes)))])
                 seed = int(rng.integers(2**31))
                 collected.append(collect_group(model, track, clips, config.branching, reward, rng, seed, device))
-        rewards = torch.stack([g.reward.total for g in collected])  # (G, K)
+        rewards = group_rewards(collected, reward, config.advantages)  # (G, K)
         advantages = group_advantages(rewards, config.advantages)
         r = optimality_probability(advantages, config.advantages.clip).to(device)
         optimizer.zero_grad(set_to_none=True)
