@@ -96,6 +96,10 @@ def test_participant_votes_with_mouse_and_keyboard_and_the_owner_sees_it(video_s
                 page.goto(url + "/")
                 page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 2)",
                                        timeout=15000)  # fmt: skip
+                page.wait_for_timeout(1200)  # the three videos play, in sync with the ground truth
+                clocks = page.evaluate("[...document.querySelectorAll('video')].map(v => [v.paused, v.currentTime])")
+                assert not any(paused for paused, _ in clocks) and clocks[0][1] > 0.2, clocks
+                assert max(t for _, t in clocks) - min(t for _, t in clocks) < 0.35, clocks
                 left, right = page.locator("#left").bounding_box(), page.locator("#right").bounding_box()
                 if label == "laptop":
                     assert abs(left["y"] - right["y"]) < 2 and left["x"] + left["width"] <= right["x"]  # side by side
