@@ -12,6 +12,7 @@ the small action encoder.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ class PolicyAdapters:
             r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
             target_modules=model.lora_targets(), init_lora_weights=True,
         )  # fmt: skip
-        with torch.random.fork_rng(devices=[]):  # peft draws the A matrices from the global generator
-            torch.manual_seed(settings.init_seed)
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            torch.manual_seed(settings.init_seed)  # peft draws the A matrices from the global generator
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # the 2nd adapter, on purpose
             for name in (TRAINED, OLD):
                 inject_adapter_in_model(config, model, adapter_name=name)
         self.layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
