@@ -18,19 +18,13 @@ from persistworld import __version__
 from persistworld.evaluate.run import Evaluation, ModelScores
 from persistworld.evaluate.stats import mean_ci, paired_comparison
 from persistworld.metrics.suite import metric_info
-from persistworld.rollout.report import GROUPS
+from persistworld.rollout.report import GROUPS, group_step_means
 from persistworld.utils.atomic import write_json_atomic, write_text_atomic
-
-
-def per_step(scores: np.ndarray, num_future: int, views: tuple[int, ...]) -> np.ndarray:
-    """(E, N*F, V) frame scores -> (E, N): mean over each step's F frames and the group's views."""
-    episodes, frames, _ = scores.shape
-    return scores[..., list(views)].reshape(episodes, frames // num_future, num_future, len(views)).mean(axis=(2, 3))
 
 
 def per_episode(model: ModelScores, metric: str, group: str, num_future: int) -> np.ndarray:
     """(E,) one score per episode: the mean over the rollout's steps."""
-    return per_step(model.scores[metric], num_future, GROUPS[group]).mean(axis=1)
+    return group_step_means(model.scores[metric], num_future, GROUPS[group]).mean(axis=1)
 
 
 def summarize(evaluation: Evaluation) -> dict:
@@ -44,7 +38,7 @@ def summarize(evaluation: Evaluation) -> dict:
         for group, views in GROUPS.items():
             summary[model.name][group], curves[model.name][group] = {}, {}
             for metric in metrics:
-                steps = per_step(model.scores[metric], f, views)  # (E, N)
+                steps = group_step_means(model.scores[metric], f, views)  # (E, N)
                 summary[model.name][group][metric] = mean_ci(steps.mean(axis=1)).as_dict()
                 cis = [mean_ci(steps[:, n]) for n in range(steps.shape[1])]
                 curves[model.name][group][metric] = {

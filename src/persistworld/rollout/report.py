@@ -23,6 +23,13 @@ from persistworld.rollout.engine import EpisodeTrack, RolloutResult, rollout
 GROUPS: dict[str, tuple[int, ...]] = {"external": EXTERNAL_VIEWS, "wrist": (WRIST_VIEW,)}
 
 
+def group_step_means(scores: np.ndarray, num_future: int, views: tuple[int, ...]) -> np.ndarray:
+    """(B, N*F, V) per-frame scores -> (B, N): mean over each step's F frames and the group's views."""
+    rows, frames, _ = scores.shape
+    selected = scores[..., list(views)]
+    return selected.reshape(rows, frames // num_future, num_future, len(views)).mean(axis=(2, 3))
+
+
 def per_step_scores(predicted: torch.Tensor, truth: torch.Tensor, num_future: int) -> dict[str, np.ndarray]:
     """SSIM and PSNR per (row, step, camera group), averaged over a step's F frames and the group's views.
 
@@ -34,15 +41,12 @@ def per_step_scores(predicted: torch.Tensor, truth: torch.Tensor, num_future: in
     Returns:
         ``{"ssim/external": (B, N), "psnr/external": ..., "ssim/wrist": ..., "psnr/wrist": ...}``.
     """
-    b, frames = predicted.shape[:2]
-    steps = frames // num_future
-    per_view = {"ssim": ssim(predicted, truth), "psnr": psnr(predicted, truth)}  # (B, N*F, V)
-    scores = {}
-    for metric, values in per_view.items():
-        per_step = values.reshape(b, steps, num_future, -1).mean(2)  # (B, N, V)
-        for group, views in GROUPS.items():
-            scores[f"{metric}/{group}"] = per_step[..., list(views)].mean(-1).numpy()
-    return scores
+    per_view = {"ssim": ssim(predicted, truth).numpy(), "psnr": psnr(predicted, truth).numpy()}  # (B, N*F, V)
+    return {
+        f"{metric}/{group}": group_step_means(values, num_future, views)
+        for metric, values in per_view.items()
+        for group, views in GROUPS.items()
+    }
 
 
 @dataclass
