@@ -107,6 +107,8 @@ class Reward:
         config.validate()
         self.config = config
         self.weights = {name: weight for name, weight in config.terms.items() if weight > 0}
+        # the weight each term enters R with: negative for distances (LPIPS), so that higher R is better
+        self.signed_weights = {n: w if metric_info(n).higher_is_better else -w for n, w in self.weights.items()}
         self.suite = MetricSuite(
             list(self.weights),
             device,
@@ -117,8 +119,8 @@ class Reward:
 
     def describe(self) -> dict[str, object]:
         """The formula, weights and metric implementations, for result files."""
-        signs = {n: "+" if metric_info(n).higher_is_better else "-" for n in self.weights}
-        formula = " ".join(f"{signs[n]} {w:g}*{n}" for n, w in self.weights.items()).lstrip("+ ")
+        formula = " ".join(f"{'+' if w > 0 else '-'} {abs(w):g}*{n}" for n, w in self.signed_weights.items())
+        formula = formula.removeprefix("+ ")
         return {"formula": formula, "view_weights": list(self.config.view_weights), "metrics": self.suite.describe()}
 
     def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> RewardResult:
@@ -138,5 +140,5 @@ class Reward:
         view_weights = torch.tensor(self.config.view_weights, dtype=torch.float32)
         view_weights = view_weights / view_weights.sum()
         terms = {name: (values.mean(-2) * view_weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
-        per_clip = sum((w if metric_info(n).higher_is_better else -w) * terms[n] for n, w in self.weights.items())
+        per_clip = sum(w * terms[n] for n, w in self.signed_weights.items())
         return RewardResult(total=per_clip.mean(-1), per_clip=per_clip, terms=terms, per_frame=per_frame)

@@ -163,7 +163,6 @@ class PolicyAdapters:
             merged[key.replace(".base_layer.", ".")] = value.clone()
         for module_name, layer in prefixes.items():
             merged[f"{module_name}.weight"] = layer.get_base_layer().weight + layer.get_delta_weight(name)
-        encoder = self.encoders[name if name != REFERENCE else REFERENCE]
-        for key, value in encoder.state_dict().items():
+        for key, value in self.encoders[name].state_dict().items():
             merged[f"network.action_encoder.{key}"] = value.clone()
         return merged

@@ -35,7 +35,6 @@ from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
-from persistworld.metrics.suite import metric_info
 from persistworld.models.checkpoint import load_world_model, save_checkpoint
 from persistworld.models.compact import CompactWorldModel
 from persistworld.models.edm import sample_training_sigma
@@ -139,8 +138,7 @@ def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfi
     if not config.normalize_terms:
         return torch.stack([g.reward.total for g in collected])
     terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
-    signed = {name: w if metric_info(name).higher_is_better else -w for name, w in reward.weights.items()}
-    return combine_terms(terms, signed, config)
+    return combine_terms(terms, reward.signed_weights, config)
 
 
 @torch.no_grad()
