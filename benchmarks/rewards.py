@@ -14,7 +14,8 @@ weights (speed does not depend on the values; the real weights cannot be downloa
   which shows what batching alone buys;
 - loop (skimage): per image, ``skimage.metrics.structural_similarity`` and ``peak_signal_noise_ratio``
   on numpy plus the ``lpips`` package on one image pair;
-- loop (torchmetrics): per image, torchmetrics' functional SSIM and PSNR plus the ``lpips`` package.
+- loop (torchmetrics): per image, torchmetrics' functional SSIM and PSNR plus the ``lpips`` package;
+- the LPIPS share of the batched reward and of the loops, timed alone (where the time goes).
 
 The speed-ups are ratios of times measured in the same run (these machines are noisy).
 """
@@ -31,6 +32,7 @@ import torch
 
 from persistworld.metrics.lpips import LPIPS, backbone_state_of_lpips_package
 from persistworld.metrics.reward import Reward, RewardConfig
+from persistworld.metrics.suite import MetricSuite
 
 K, F, V = 16, 4, 3
 TERMS = {"ssim": 1.0, "lpips_alex": 1.0, "psnr": 1 / 32}
@@ -106,15 +108,24 @@ def main() -> None:
     print(f"{'resolution':>10} | {'method':<27} | {'seconds':>8} | {'images/s':>9} | {'batched speed-up':>16}")
     print("-" * 83)
     for height, width in ((192, 320), (48, 80)):
-        for name, seconds in time_resolution(height, width, reward, lpips_model, args.device, args.repeats):
+        for name, seconds in time_resolution(height, width, reward, lpips_model, ours, args.device, args.repeats):
             print(f"{f'{height}x{width}':>10} | {name:<27} | {seconds[0]:8.3f} | {K * F * V / seconds[0]:9.1f} | "
                   f"{seconds[1]:>16}")  # fmt: skip
 
 
+def loop_lpips(prediction: torch.Tensor, target: torch.Tensor, lpips_model: torch.nn.Module) -> None:
+    """The loop's LPIPS calls alone, one image pair at a time."""
+    with torch.no_grad():
+        for k in range(K):
+            for f in range(F):
+                for v in range(V):
+                    lpips_model(prediction[k, 0, f, v][None], target[0, f, v][None])
+
+
 def time_resolution(
-    height: int, width: int, reward: Reward, lpips_model: torch.nn.Module, device: str, repeats: int
+    height: int, width: int, reward: Reward, lpips_model: torch.nn.Module, ours: LPIPS, device: str, repeats: int
 ) -> list[tuple[str, tuple[float, str]]]:
-    """(method, (seconds, speed-up of the batched reward over it)) at one resolution."""
+    """(method, (seconds, speed-up of the batched reward over it)) at one resolution, then the LPIPS share of each."""
     prediction, target = make_frames(height, width, device)
     repeated = target.expand_as(prediction)
     batched = reward(prediction, target).total.cpu()
@@ -129,7 +140,13 @@ def time_resolution(
         assert torch.allclose(getattr(value, "total", value).cpu(), batched, atol=2e-3), f"{name} disagrees"
     seconds = {name: best_seconds(method, repeats) for name, method in methods.items()}
     reference = seconds["batched (persistworld)"]
-    return [(name, (s, "" if s == reference else f"{s / reference:.1f}x")) for name, s in seconds.items()]
+    rows = [(name, (s, "" if s == reference else f"{s / reference:.1f}x")) for name, s in seconds.items()]
+    lpips_only = MetricSuite(["lpips_alex"], device, lpips_models={"lpips_alex": ours})
+    parts = {
+        "  LPIPS share, batched": lambda: lpips_only(prediction, target),
+        "  LPIPS share, loop": lambda: loop_lpips(prediction, target, lpips_model),
+    }
+    return rows + [(name, (best_seconds(method, repeats), "(part)")) for name, method in parts.items()]
 
 
 if __name__ == "__main__":
