@@ -65,9 +65,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, sampler in SETTINGS.items():
         config = BranchingConfig(candidates=args.candidates, max_prefix=3, sampler=sampler)
-        group_rng = np.random.default_rng(args.seed + 1)  # the same branch points for every sampler
         began = time.perf_counter()
-        groups = [collect_group(model, t, cfg.clips, config, reward, group_rng, seed=i) for i, t in enumerate(tracks)]
+        # the same branch points and noise seeds for every sampler
+        groups = [collect_group(model, t, cfg.clips, config, reward, args.seed + i) for i, t in enumerate(tracks)]
         seconds = (time.perf_counter() - began) / len(groups)
         rewards = torch.stack([g.reward.total for g in groups])
         pixel = float(torch.stack([g.predicted.std(0).mean() for g in groups]).mean())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from persistworld.rl.posttrain import PosttrainConfig, posttrain
 from persistworld.train.logger import read_stream
 from persistworld.train.pretrain import data_layout
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+SINGLE_NODE = {"MASTER_ADDR": "127.0.0.1", "OMP_NUM_THREADS": "1"}
 RESOLUTION = (16, 24)
 CLIPS = ClipConfig(history=(0, -4, -2), num_future=2)
 
@@ -92,20 +97,60 @@ def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, m
         assert torch.allclose(model.state_dict()[key], value, atol=1e-6), key
 
 
+def cli_overrides(root: Path, *extra: str) -> list[str]:
+    """`--set` arguments for a tiny run on the `setup` episodes."""
+    values = [
+        f"data.root={root}", "data.resolution=[16,24]", "clips.history=[0,-4,-2]", "clips.num_future=2",
+        "posttrain.iterations=2", "posttrain.probe_every=2", "posttrain.probe_episodes=1", "posttrain.probe_steps=1",
+        "posttrain.branching.candidates=2", "posttrain.branching.max_prefix=0", "posttrain.device=cpu",
+        "posttrain.reward.terms.haarpsi=0", "sampler.draws=1", *extra,
+    ]  # fmt: skip
+    return [arg for value in values for arg in ("--set", value)]
+
+
 def test_the_cli_runs_posttrain_from_config_overrides(setup, tmp_path: Path):
     from typer.testing import CliRunner
 
     from persistworld.cli import app
 
     root, base = setup
-    values = [
-        f"data.root={root}", "data.resolution=[16,24]", "clips.history=[0,-4,-2]", "clips.num_future=2",
-        "posttrain.iterations=2", "posttrain.probe_every=2", "posttrain.probe_episodes=1", "posttrain.probe_steps=1",
-        "posttrain.branching.candidates=2", "posttrain.branching.max_prefix=0", "posttrain.device=cpu",
-        "posttrain.reward.terms.haarpsi=0", "sampler.draws=1",
-    ]  # fmt: skip
-    args = [arg for value in values for arg in ("--set", value)]
-    result = CliRunner().invoke(app, ["posttrain", "--base", str(base), "--run-dir", str(tmp_path / "cli"), *args])
+    args = ["posttrain", "--base", str(base), "--run-dir", str(tmp_path / "cli"), *cli_overrides(root)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (result.output, result.exception)
     assert (tmp_path / "cli" / "model.pt").is_file() and (tmp_path / "cli" / "config.yaml").is_file()
     assert "model (merged adapters)" in result.output
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(setup, tmp_path: Path):
+    """`torchrun` with 2 CPU processes (gloo) against 1 process: 4 groups per step, split 2 + 2.
+
+    Global-std advantages need every rank's rewards (gathered); the probe and its rollback decision
+    come from rank 0 (broadcast). Tolerance: the ranks sum gradients in another order than one
+    process does, and each runs 1 thread instead of 2, so agreement is to float32 rounding
+    (losses to 1e-4 relative, weights to 1e-5), not bit for bit.
+    """
+    root, base = setup
+    overrides = cli_overrides(
+        root, "posttrain.iterations=3", "posttrain.groups_per_step=4", "posttrain.branching.candidates=3",
+        "posttrain.branching.max_prefix=1", "posttrain.advantages.std=global", "posttrain.rollback=true",
+        "posttrain.probe_every=1", "posttrain.rollback_tolerance=0",
+    )  # fmt: skip
+    runs = {"one": [sys.executable, "-m", "persistworld"], "two": [*TORCHRUN, "-m", "persistworld"]}
+    for name, launcher in runs.items():
+        command = [*launcher, "posttrain", "--base", str(base), "--run-dir", str(tmp_path / name), *overrides]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ | SINGLE_NODE)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (read_stream(tmp_path / name, "train") for name in runs)
+    assert [row["step"] for row in two] == [1, 2, 3]
+    for key in ("loss", "loss_policy", "reward_mean", "reward_std_within", "grad_norm", "prefix"):
+        assert [row[key] for row in two] == pytest.approx([row[key] for row in one], rel=1e-4, abs=1e-7), key
+    probe_one, probe_two = (read_stream(tmp_path / name, "probe") for name in runs)
+    assert [p["reward"] for p in probe_two] == pytest.approx([p["reward"] for p in probe_one], rel=1e-5)
+    assert [p["rolled_back"] for p in probe_two] == [p["rolled_back"] for p in probe_one]
+    model_one, _, _ = load_world_model(tmp_path / "one" / "model.pt")
+    model_two, _, payload = load_world_model(tmp_path / "two" / "model.pt")
+    base_model, _, _ = load_world_model(base)
+    assert any(not torch.equal(v, base_model.state_dict()[k]) for k, v in model_one.state_dict().items())
+    for key, value in model_one.state_dict().items():
+        torch.testing.assert_close(model_two.state_dict()[key], value, atol=1e-5, rtol=1e-4, msg=key)
+    assert payload["world_size"] == 2

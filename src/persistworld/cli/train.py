@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Annotated
 
@@ -69,7 +71,10 @@ def posttrain_command(
     base = base or shipped_baseline()
     if base is None:
         raise PersistWorldError("no --base checkpoint given and this installation ships no demo baseline.")
-    save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 alone speaks and writes
+        console.quiet = True
+    else:
+        save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
     post = cfg.posttrain
     console.print(
         f"post-training {base} on {cfg.data.root} ({cfg.data.train_split}): {post.iterations} steps of "

@@ -87,11 +87,15 @@ def collect_group(
     clips: ClipConfig,
     config: BranchingConfig,
     reward: Reward,
-    rng: np.random.Generator,
     seed: int,
     device: torch.device | str = "cpu",
 ) -> Group:
-    """Collect one group on `track` with the old policy (no gradients anywhere)."""
+    """Collect one group on `track` with the old policy (no gradients anywhere).
+
+    `seed` alone decides the group (prefix and continuation lengths, start frame, every noise), so
+    a group is the same whichever process collects it (`persistworld.utils.distributed`).
+    """
+    rng = np.random.default_rng(seed)
     future = clips.num_future
     prefix = int(rng.integers(0, config.max_prefix + 1))
     continuation = int(rng.integers(config.min_continuation, config.max_continuation + 1))

@@ -53,6 +53,7 @@ from persistworld.rollout.engine import EpisodeTrack, rollout
 from persistworld.train.logger import MetricLogger
 from persistworld.train.pretrain import data_layout, resolve_device
 from persistworld.utils.atomic import atomic_path
+from persistworld.utils.distributed import Distributed
 
 
 @dataclass
@@ -155,6 +156,18 @@ def probe_score(
     return {"reward": float(scores.total.mean()), **{k: float(v.mean()) for k, v in scores.terms.items()}}
 
 
+@dataclass
+class StepWork:
+    """One optimizer step's work list: (episode id, group seed) per group, the same on every rank."""
+
+    groups: list[tuple[str, int]]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, episodes: list[str], count: int) -> StepWork:
+        """`count` groups: a random training episode each, and the seed that decides everything else."""
+        return cls([(episodes[int(rng.integers(len(episodes)))], int(rng.integers(2**31))) for _ in range(count)])
+
+
 def posttrain(
     run_dir: str | Path,
     base_checkpoint: str | Path,
@@ -168,9 +181,17 @@ def posttrain(
     resume: bool = False,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> Path:
-    """Post-train `base_checkpoint`; returns ``<run_dir>/model.pt`` (merged weights, see the module doc)."""
+    """Post-train `base_checkpoint`; returns ``<run_dir>/model.pt`` (merged weights, see the module doc).
+
+    Under `torchrun` the groups of a step are split over the processes; the result equals the
+    1-process run's up to float summation order (`persistworld.utils.distributed`). Rank 0 probes,
+    logs and writes; `on_step` is called on rank 0 only.
+    """
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
+    parallel = Distributed.from_environment(device)
+    device = parallel.device(device)
+    parallel.share(range(config.groups_per_step))  # fail early when the groups do not split evenly
     layout = data_layout(resolution, clips)
     model, stats, _ = load_world_model(base_checkpoint, expected_layout=layout, device=device)
     model.eval()  # no dropout; the adapters are what changes
@@ -182,14 +203,22 @@ def posttrain(
     episodes = train_set.episode_ids
     tracks = _Tracks(train_set, config.cached_episodes)
     probe_tracks = [EpisodeTrack.load(held_out, i) for i in held_out.episode_ids[: config.probe_episodes]]
-    logger = MetricLogger(run_dir)
+    logger = MetricLogger(run_dir) if parallel.is_main else None
     checkpoints = run_dir / "checkpoints"
     step, rng = 0, np.random.default_rng(config.seed)
-    generator = torch.Generator(device).manual_seed(config.seed)
     best: dict = {"score": -math.inf, "step": 0, "state": adapters.state_dict()}
 
+    def log(stream: str, values: dict[str, float]) -> None:
+        if logger is not None:
+            logger.log(stream, step, values)
+
     def probe() -> dict[str, float]:
-        return probe_score(model, probe_tracks, clips, probe_sampler, config.probe_steps, reward, config.seed, device)
+        scores = None
+        if parallel.is_main:
+            scores = probe_score(
+                model, probe_tracks, clips, probe_sampler, config.probe_steps, reward, config.seed, device
+            )
+        return parallel.broadcast(scores)
 
     if resume:
         latest = checkpoints / "latest.pt"
@@ -199,57 +228,33 @@ def posttrain(
         adapters.load_state_dict(saved["adapters"])
         optimizer.load_state_dict(saved["optimizer"])
         step, best = saved["step"], saved["best"]
-        rng.bit_generator.state = saved["rng"]["numpy"]
-        generator.set_state(saved["rng"]["torch"])
-        logger.truncate_after(step)
+        rng.bit_generator.state = saved["rng"]
+        if logger is not None:
+            logger.truncate_after(step)
     elif (checkpoints / "latest.pt").exists():
         raise PersistWorldError(f"{run_dir} already holds a post-training run. Pass --resume, or a new --run-dir.")
     else:
         initial = probe()
         best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict()}
-        logger.log("probe", 0, initial | {"best": initial["reward"], "rolled_back": 0})
+        log("probe", initial | {"best": initial["reward"], "rolled_back": 0})
 
     def save() -> None:
+        if not parallel.is_main:
+            return
         with atomic_path(checkpoints / "latest.pt", suffix=".pt") as tmp:
             torch.save({
                 "adapters": adapters.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "best": best,
-                "rng": {"numpy": rng.bit_generator.state, "torch": generator.get_state()}, "config": asdict(config),
+                "rng": rng.bit_generator.state, "config": asdict(config),
             }, tmp)  # fmt: skip
 
     started = time.perf_counter()
     while step < config.iterations:
-        collected = []
-        with adapters.use(OLD):
-            for _ in range(config.groups_per_step):
-                track = tracks(episodes[int(rng.integers(len(episodes)))])
-                seed = int(rng.integers(2**31))
-                collected.append(collect_group(model, track, clips, config.branching, reward, rng, seed, device))
-        rewards = group_rewards(collected, reward, config.advantages)  # (G, K)
-        advantages = group_advantages(rewards, config.advantages)
-        r = optimality_probability(advantages, config.advantages.clip).to(device)
-        optimizer.zero_grad(set_to_none=True)
-        parts: dict[str, float] = {}
-        for i, group in enumerate(collected):
-            loss, group_parts = group_loss(model, adapters, group, r[i], config, generator)
-            (loss / len(collected)).backward()
-            for key, value in group_parts.items():
-                parts[key] = parts.get(key, 0.0) + value / len(collected)
-        if not math.isfinite(parts["loss"]):
-            raise PersistWorldError(f"{run_dir}: the loss became {parts['loss']} at step {step + 1}; stopped.")
-        grad_norm = torch.nn.utils.clip_grad_norm_(adapters.trainable_parameters(), config.grad_clip or math.inf)
-        optimizer.step()
+        work = StepWork.draw(rng, episodes, config.groups_per_step)
+        logs = optimization_step(model, adapters, optimizer, work, tracks, clips, reward, config, parallel, device)
         step += 1
-        eta = adapters.soft_update_old(step)
-        spread = within_group_spread(rewards)
-        logs = parts | {
-            "reward_mean": float(rewards.mean()), "reward_std_within": float(rewards.std(1).mean()),
-            "spread": spread, "r_clipped": float(((r <= 0) | (r >= 1)).float().mean()),
-            "advantage_p10": float(advantages.quantile(0.1)), "advantage_p90": float(advantages.quantile(0.9)),
-            "grad_norm": float(grad_norm), "eta": eta, "old_divergence": adapters.old_divergence(),
-            "prefix": float(np.mean([g.prefix for g in collected])), "seconds": time.perf_counter() - started,
-            "low_spread_warning": float(spread < config.spread_warning),
-        }  # fmt: skip
-        logger.log("train", step, logs)
+        logs |= {"eta": adapters.soft_update_old(step), "old_divergence": adapters.old_divergence()}
+        logs["seconds"] = time.perf_counter() - started
+        log("train", logs)
         if step % config.probe_every == 0 or step == config.iterations:
             scores = probe()
             rolled_back = 0
@@ -258,24 +263,66 @@ def posttrain(
             elif config.rollback and scores["reward"] < best["score"] - config.rollback_tolerance:
                 adapters.load_state_dict(best["state"])
                 rolled_back = 1
-            logger.log(
-                "probe", step, scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back}
-            )
+            log("probe", scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back})
             logs |= {"probe_reward": scores["reward"], "rolled_back": rolled_back}
         if step % config.checkpoint_every == 0 or step == config.iterations:
             save()
-        if on_step is not None:
+        if on_step is not None and parallel.is_main:
             on_step(step, logs)
 
     if config.rollback:  # the result is the best probe state; without rollback, the last state
         adapters.load_state_dict(best["state"])
-    plain = CompactWorldModel(model.config, model.layout)
-    plain.load_state_dict(adapters.merged_state_dict())
     final = run_dir / "model.pt"
-    save_checkpoint(
-        final, plain, stats, step=step, posttrain_config=asdict(config), base_checkpoint=str(base_checkpoint),
-        best_probe={"step": best["step"], "reward": best["score"]},
-        selected="best probe" if config.rollback else "last", data={"root": str(dataset_root), "splits": list(splits)},
-    )  # fmt: skip
-    logger.close()
+    if parallel.is_main:
+        plain = CompactWorldModel(model.config, model.layout)
+        plain.load_state_dict(adapters.merged_state_dict())
+        save_checkpoint(
+            final, plain, stats, step=step, posttrain_config=asdict(config), base_checkpoint=str(base_checkpoint),
+            best_probe={"step": best["step"], "reward": best["score"]},
+            selected="best probe" if config.rollback else "last",
+            data={"root": str(dataset_root), "splits": list(splits)}, world_size=parallel.world_size,
+        )  # fmt: skip
+        logger.close()
+    parallel.barrier()
+    parallel.close()
     return final
+
+
+def optimization_step(
+    model: CompactWorldModel, adapters: PolicyAdapters, optimizer: torch.optim.Optimizer, work: StepWork,
+    tracks: Callable[[str], EpisodeTrack], clips: ClipConfig, reward: Reward, config: PosttrainConfig,
+    parallel: Distributed, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Collect this rank's share of the step's groups, normalise rewards over all groups, update; returns logs."""
+    mine = parallel.share(work.groups)
+    with adapters.use(OLD):
+        collected = [
+            collect_group(model, tracks(episode), clips, config.branching, reward, seed, device)
+            for episode, seed in mine
+        ]
+    rewards = parallel.gather_rows(group_rewards(collected, reward, config.advantages))  # (G, K), all groups
+    advantages = group_advantages(rewards, config.advantages)
+    r = optimality_probability(advantages, config.advantages.clip)
+    total = len(work.groups)
+    optimizer.zero_grad(set_to_none=True)
+    parts: dict[str, float] = {"prefix": 0.0}
+    for group, group_r, (_, seed) in zip(collected, parallel.share(r), mine, strict=True):
+        generator = torch.Generator(device).manual_seed(seed + 2)  # collection used seed and seed + 1
+        loss, group_parts = group_loss(model, adapters, group, group_r, config, generator)
+        (loss / total).backward()
+        for key, value in group_parts.items():
+            parts[key] = parts.get(key, 0.0) + value / total
+        parts["prefix"] += group.prefix / total
+    parallel.sum_gradients(adapters.trainable_parameters())
+    parts = parallel.sum_values(parts)
+    if not math.isfinite(parts["loss"]):
+        raise PersistWorldError(f"the post-training loss became {parts['loss']}; stopped.")
+    grad_norm = torch.nn.utils.clip_grad_norm_(adapters.trainable_parameters(), config.grad_clip or math.inf)
+    optimizer.step()
+    spread = within_group_spread(rewards)
+    return parts | {
+        "reward_mean": float(rewards.mean()), "reward_std_within": float(rewards.std(1).mean()), "spread": spread,
+        "r_clipped": float(((r <= 0) | (r >= 1)).float().mean()), "advantage_p10": float(advantages.quantile(0.1)),
+        "advantage_p90": float(advantages.quantile(0.9)), "grad_norm": float(grad_norm),
+        "low_spread_warning": float(spread < config.spread_warning),
+    }  # fmt: skip
