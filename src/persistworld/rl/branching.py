@@ -66,7 +66,8 @@ class Group:
     predicted: torch.Tensor  # (K, L*F, V, 3, H, W)
     truth: torch.Tensor  # (L*F, V, 3, H, W)
     reward: RewardResult  # total (K,), per clip (K, L), terms {name: (K, L)}
-    seconds: float = 0.0
+    rollout_seconds: float = 0.0  # prefix and candidates
+    reward_seconds: float = 0.0
 
 
 def branch_track(track: EpisodeTrack, start: int, prefix_frames: torch.Tensor) -> EpisodeTrack:
@@ -119,9 +120,11 @@ def collect_group(
     k = config.candidates
     predicted, truth = result.predicted, result.ground_truth[0]
     views = predicted.shape[2:]
+    scored = time.perf_counter()
     scores = reward(predicted.reshape(k, continuation, future, *views), truth.reshape(continuation, future, *views))
     first = result.steps[0]
     return Group(
         episode_id=track.episode_id, start=start, prefix=prefix, continuation=continuation, cond=first.cond,
-        x0=first.x0, predicted=predicted, truth=truth, reward=scores, seconds=time.perf_counter() - began,
+        x0=first.x0, predicted=predicted, truth=truth, reward=scores, rollout_seconds=scored - began,
+        reward_seconds=time.perf_counter() - scored,
     )  # fmt: skip

@@ -304,6 +304,7 @@ def optimization_step(
     advantages = group_advantages(rewards, config.advantages)
     r = optimality_probability(advantages, config.advantages.clip)
     total = len(work.groups)
+    updating = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
     parts: dict[str, float] = {"prefix": 0.0}
     for group, group_r, (_, seed) in zip(collected, parallel.share(r), mine, strict=True):
@@ -319,8 +320,13 @@ def optimization_step(
         raise PersistWorldError(f"the post-training loss became {parts['loss']}; stopped.")
     grad_norm = torch.nn.utils.clip_grad_norm_(adapters.trainable_parameters(), config.grad_clip or math.inf)
     optimizer.step()
+    timing = {  # this rank's seconds in each stage
+        "time_rollout": sum(g.rollout_seconds for g in collected),
+        "time_reward": sum(g.reward_seconds for g in collected),
+        "time_update": time.perf_counter() - updating,
+    }
     spread = within_group_spread(rewards)
-    return parts | {
+    return parts | timing | {
         "reward_mean": float(rewards.mean()), "reward_std_within": float(rewards.std(1).mean()), "spread": spread,
         "r_clipped": float(((r <= 0) | (r >= 1)).float().mean()), "advantage_p10": float(advantages.quantile(0.1)),
         "advantage_p90": float(advantages.quantile(0.9)), "grad_norm": float(grad_norm),
