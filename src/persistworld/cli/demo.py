@@ -9,6 +9,8 @@ import typer
 
 from persistworld.cli.common import ConfigOption, PresetOption, SetOption, console, load_config
 from persistworld.cli.data import sim_command
+from persistworld.config import save_config
+from persistworld.presets import PersistWorldConfig
 
 
 def demo_command(
@@ -17,13 +19,14 @@ def demo_command(
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Run the simulator demo: generate the dataset, look at an episode, roll out and evaluate the shipped baseline.
+    """Run the simulator demo: dataset, the shipped baseline's rollouts, PersistWorld post-training, evaluation.
 
     Step 3 replays held-out test episodes through the teacher-forced baseline that ships with the
-    package (persistworld/assets/baseline_demo) and shows how its rollout drifts; step 4 evaluates it
-    on more test episodes and writes the HTML report. PersistWorld post-training joins this command
-    when it lands (issue #8), and the report then compares the two models. Re-running resumes:
-    finished episodes are not generated again.
+    package (persistworld/assets/baseline_demo) and shows how its rollout drifts; step 4 post-trains
+    it on its own rollouts (the preset's `posttrain` section, sized for 2 CPU cores); step 5 evaluates
+    both on test episodes with paired seeds and writes the HTML report. Re-running resumes: finished
+    episodes are not generated again, post-training continues from its last checkpoint, and scored
+    models are not rolled out again.
     """
     from persistworld.assets import shipped_baseline
     from persistworld.cli.evaluate import print_evaluation
@@ -51,7 +54,23 @@ def demo_command(
     with console.status("rolling out 4 test episodes for 14 steps (own feedback and teacher-forced)"):
         summary = run_rollout(cfg, checkpoint, cfg.data.test_split, 4, 14, 0, 0, 2, out / "rollout")
     print_drift_table(summary)
-    console.rule("[bold]4. evaluation report (held-out test episodes, paired seeds)")
-    outputs = run_evaluation(cfg, [checkpoint], ["teacher-forced baseline"], out / "evaluate")
+    console.rule("[bold]4. PersistWorld post-training of the baseline on its own rollouts")
+    posttrained = posttrain_stage(cfg, checkpoint, out / "posttrain")
+    console.rule("[bold]5. evaluation report: baseline vs post-trained (held-out test episodes, paired seeds)")
+    names = ["teacher-forced baseline", "PersistWorld"]
+    outputs = run_evaluation(cfg, [checkpoint, posttrained], names, out / "evaluate")
     print_evaluation(outputs.results)
-    console.print(f"[bold]report:[/] {outputs.report}")
+    console.print(f"[bold]report:[/] {outputs.report}", soft_wrap=True)  # a path to copy, never wrapped
+
+
+def posttrain_stage(cfg: PersistWorldConfig, base: Path, run_dir: Path) -> Path:
+    """Post-train `base` into `run_dir`, resuming a started run and reusing a finished one."""
+    from persistworld.cli.train import run_posttrain
+    from persistworld.models.checkpoint import read_checkpoint
+
+    final = run_dir / "model.pt"
+    if final.is_file() and read_checkpoint(final).get("step") == cfg.posttrain.iterations:
+        console.print(f"already post-trained for {cfg.posttrain.iterations} steps: {final}")
+        return final
+    save_config(cfg, run_dir / "config.yaml")
+    return run_posttrain(cfg, base, run_dir, resume=(run_dir / "checkpoints" / "latest.pt").is_file())

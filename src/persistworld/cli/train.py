@@ -10,6 +10,7 @@ import typer
 
 from persistworld.cli.common import ConfigOption, PresetOption, SetOption, console, load_config, progress_bar
 from persistworld.config import save_config
+from persistworld.presets import PersistWorldConfig
 
 ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="Model size preset: tiny, demo or large (default: the preset's).")
@@ -63,7 +64,6 @@ def posttrain_command(
     """PersistWorld RL post-training: branching rollouts, multi-view rewards, x0 contrastive loss on LoRA adapters."""
     from persistworld.assets import shipped_baseline
     from persistworld.errors import PersistWorldError
-    from persistworld.rl.posttrain import posttrain
 
     cfg = load_config(preset, config, set_)
     run_dir = run_dir or cfg.posttrain_dir
@@ -74,26 +74,39 @@ def posttrain_command(
         console.quiet = True
     else:
         save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
+    final = run_posttrain(cfg, base, run_dir, resume)
+    console.print(f"model (merged adapters): {final}")
+    console.print(f"logs: {run_dir / 'metrics.jsonl'}; compare: persistworld evaluate --checkpoint {base} "
+                  f"--checkpoint {final}")  # fmt: skip
+
+
+def run_posttrain(cfg: PersistWorldConfig, base: Path, run_dir: Path, resume: bool) -> Path:
+    """`posttrain` with a progress bar; warns once when candidates barely differ and on every rollback."""
+    from persistworld.rl.posttrain import posttrain
+
     post = cfg.posttrain
     console.print(
         f"post-training {base} on {cfg.data.root} ({cfg.data.train_split}): {post.iterations} steps of "
         f"{post.groups_per_step} groups x {post.branching.candidates} candidates -> {run_dir}"
     )
+    warned = False
     with progress_bar() as progress:
         task = progress.add_task("posttrain", total=post.iterations, status="")
 
         def on_step(step: int, logs: dict[str, float]) -> None:
+            nonlocal warned
             status = f"reward {logs['reward_mean']:.4f} spread {logs['spread']:.4f} loss {logs['loss']:.3f}"
             progress.update(task, completed=step, status=status)
-            if logs.get("low_spread_warning"):
-                console.print(f"[yellow]step {step}: candidates barely differ (spread {logs['spread']:.2e})[/]")
+            if logs.get("low_spread_warning") and not warned:
+                warned = True
+                console.print(
+                    f"[yellow]step {step}: candidates barely differ (within-group reward std / mean "
+                    f"{logs['spread']:.2e} < {post.spread_warning}); later steps: `low_spread_warning` in the logs[/]"
+                )
             if logs.get("rolled_back"):
                 console.print(f"[yellow]step {step}: the probe degraded; rolled back to the best state[/]")
 
-        final = posttrain(
+        return posttrain(
             run_dir, base, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.sampler, post, resume=resume, on_step=on_step,
         )  # fmt: skip
-    console.print(f"model (merged adapters): {final}")
-    console.print(f"logs: {run_dir / 'metrics.jsonl'}; compare: persistworld evaluate --checkpoint {base} "
-                  f"--checkpoint {final}")  # fmt: skip
