@@ -43,14 +43,13 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_summary_and_csv_agree_with_the_frame_scores(evaluated: Path):
     results = json.loads((evaluated / "results.json").read_text())
     assert results["episode_ids"] == ["200000", "200001"] and results["steps"] == STEPS
-    assert set(results["metrics"]) == {"ssim", "psnr", "ms_ssim", "haarpsi"}
+    assert set(results["metrics"]) == {"ssim", "psnr", "ms_ssim", "haarpsi", "gmsd", "fsim"}
     assert "3 scales at 48x80" in results["metrics"]["ms_ssim"]
     with open(evaluated / "frames.csv") as handle:
         rows = list(csv.DictReader(handle))
     frames = STEPS * results["frames_per_step"]
-    assert (
-        len(rows) == 4 * 4 * EPISODES * frames * 3
-    )  # (3 models + copy reference) x metrics x episodes x frames x views
+    metrics = len(results["metrics"])
+    assert len(rows) == 4 * metrics * EPISODES * frames * 3  # (3 models + copy reference) x metrics x ... x views
     for model in ("perturbed", "copy start frame"):
         per_episode = [
             np.mean([float(r["value"]) for r in rows if r["model"] == model and r["metric"] == "psnr"

@@ -7,7 +7,7 @@ import torch
 
 from persistworld.errors import ConfigError
 from persistworld.metrics.frames import FrameError
-from persistworld.metrics.image import haarpsi_unit, ms_ssim_unit, psnr, ssim
+from persistworld.metrics.image import fsim_unit, gmsd_unit, haarpsi_unit, ms_ssim_unit, psnr, ssim
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
 from persistworld.metrics.suite import WEIGHT_FREE, MetricSuite
 
@@ -29,8 +29,11 @@ def test_batched_suite_equals_a_per_image_loop():
         "psnr": lambda p, t: psnr(p, t),
         "ms_ssim": lambda p, t: ms_ssim_unit(unit(p), unit(t)),
         "haarpsi": lambda p, t: haarpsi_unit(unit(p), unit(t)),
+        "gmsd": lambda p, t: gmsd_unit(unit(p), unit(t)),
+        "fsim": lambda p, t: fsim_unit(unit(p), unit(t)),
         "lpips_alex": lambda p, t: suite._lpips["lpips_alex"](unit(p), unit(t)),
     }
+    assert set(singles) == set(suite.names)
     for name, single in singles.items():
         assert batched[name].shape == (2, 3, 3)
         loop = torch.stack(
@@ -38,6 +41,10 @@ def test_batched_suite_equals_a_per_image_loop():
         )
         assert torch.allclose(batched[name].flatten(), loop, atol=1e-5), name
     assert "RANDOM" in suite.describe()["lpips_alex"] and "3 scales at 48x64" in suite.describe((48, 64))["ms_ssim"]
+    perfect = suite(target, target)
+    for name in ("gmsd", "fsim"):  # identical images: GMSD 0 (lower is better), FSIM 1; noisy ones worse
+        assert torch.allclose(perfect[name], torch.full_like(perfect[name], float(name == "fsim")), atol=1e-4)
+        assert (batched[name] != perfect[name]).all()
 
 
 def test_reward_follows_the_formula_with_signs_views_and_clip_aggregation():

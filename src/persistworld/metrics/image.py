@@ -17,6 +17,8 @@ Every public metric takes frames in persistworld's convention (float in [-1, 1],
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.nn import functional as F  # noqa: N812
 
@@ -119,8 +121,27 @@ def haarpsi_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
     if min(x.shape[-2:]) < HAARPSI_MIN_SIZE:
         raise FrameError(f"HaarPSI needs images of at least {HAARPSI_MIN_SIZE} px per side, got {tuple(x.shape[-2:])}.")
+    return _piq_per_image(haarpsi, x, y)
+
+
+def gmsd_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """GMSD (Xue et al. 2014, piq): deviation of the gradient-magnitude similarity map; lower is better."""
+    from piq import gmsd
+
+    return _piq_per_image(gmsd, x, y)
+
+
+def fsim_unit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """FSIM colour (Zhang et al. 2011, piq): phase congruency and gradient similarity; higher is better."""
+    from piq import fsim
+
+    return _piq_per_image(fsim, x, y)
+
+
+def _piq_per_image(function: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One piq full-reference metric per image of [0, 1] stacks (..., C, H, W) -> (...)."""
     (flat_x, batch), (flat_y, _) = _flatten(x), _flatten(y)
-    return haarpsi(flat_x.clamp(0, 1), flat_y.clamp(0, 1), data_range=1.0, reduction="none").reshape(batch)
+    return function(flat_x.clamp(0, 1), flat_y.clamp(0, 1), data_range=1.0, reduction="none").reshape(batch)
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:

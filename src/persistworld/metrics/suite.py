@@ -5,7 +5,7 @@ leading shape, e.g. (K, F, V, 3, H, W), against the ground truth of the same sha
 checked and converted once (`persistworld.metrics.frames`), images are processed in chunks of
 `chunk` to bound memory, and each metric returns one score per image.
 
-Metric names: ``ssim``, ``psnr``, ``ms_ssim``, ``haarpsi`` (no weights needed) and ``lpips_alex``,
+Metric names: ``ssim``, ``psnr``, ``ms_ssim``, ``haarpsi``, ``gmsd``, ``fsim`` (no weights needed) and ``lpips_alex``,
 ``lpips_vgg`` (need the backbone weights, see `persistworld.metrics.lpips`).
 """
 
@@ -21,6 +21,8 @@ import torch
 from persistworld.errors import PersistWorldError
 from persistworld.metrics.frames import check_pair
 from persistworld.metrics.image import (
+    fsim_unit,
+    gmsd_unit,
     haarpsi_unit,
     ms_ssim_levels,
     ms_ssim_unit,
@@ -46,6 +48,8 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("psnr", True, False, "PSNR in dB on [0, 1], capped at 100 dB"),
     "ms_ssim": MetricInfo("ms_ssim", True, False, "MS-SSIM (piq), scales as fit the image"),
     "haarpsi": MetricInfo("haarpsi", True, False, "HaarPSI (piq, default constants)"),
+    "gmsd": MetricInfo("gmsd", False, False, "GMSD (piq, default constants)"),
+    "fsim": MetricInfo("fsim", True, False, "FSIM with colour, FSIMc (piq, default constants)"),
     "lpips_alex": MetricInfo("lpips_alex", False, True, "LPIPS v0.1 AlexNet"),
     "lpips_vgg": MetricInfo("lpips_vgg", False, True, "LPIPS v0.1 VGG-16"),
 }
@@ -105,6 +109,8 @@ class MetricSuite:
             "psnr": _Elementwise(psnr_unit),
             "ms_ssim": _Elementwise(ms_ssim_unit),
             "haarpsi": _Elementwise(haarpsi_unit),
+            "gmsd": _Elementwise(gmsd_unit),
+            "fsim": _Elementwise(fsim_unit),
             **self._lpips,
         }
 
