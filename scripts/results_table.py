@@ -1,0 +1,116 @@
+"""Markdown result tables from a `persistworld evaluate` folder (its results.json), as docs/results.md shows them.
+
+    python scripts/results_table.py runs/rl/eval_test32
+    python scripts/results_table.py runs/rl/eval_test32 --reward ssim haarpsi psnr
+
+Prints, for every model against the first one (the reference of the paired comparisons):
+1. every metric per camera group: both means, the relative change, the paired mean delta with its 95%
+   CI, wins / episodes and the sign-test and Wilcoxon p-values; metrics in the post-training reward
+   are marked, so that a model that wins on them and loses on the others shows as such;
+2. the same means by horizon (rollout steps 1-4, 5-9, 10-14 for 14 steps);
+3. the paper's targets (external perceptual distance -14%, wrist SSIM +9%, >= 95% paired wins with
+   sign-test p < 1e-6), each with the measured value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "gmsd"}
+
+
+def relative(a: float, b: float) -> float:
+    """Relative change from a to b."""
+    return (b - a) / abs(a)
+
+
+def comparison_table(results: dict, reward_terms: set[str]) -> list[str]:
+    """Table 1: every metric and camera group, paired against the reference."""
+    lines = []
+    for comparison in results["comparisons"]:
+        a, b = comparison["a"], comparison["b"]
+        lines += [
+            f"**{b}** against **{a}** ({results['split']}, {len(results['episode_ids'])} episodes, "
+            f"{results['steps']} steps, seed {results['seed']}; delta = {b} - {a}, oriented so that > 0 is better)",
+            "",
+            "| group | metric | in reward | "
+            + a
+            + " | "
+            + b
+            + " | change | delta (95% CI) | wins | sign p | Wilcoxon p |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for group, metrics in comparison["results"].items():
+            for metric, c in metrics.items():
+                mean_a = results["summary"][a][group][metric]["mean"]
+                mean_b = results["summary"][b][group][metric]["mean"]
+                d = c["mean_delta"]
+                lines.append(
+                    f"| {group} | {metric}{' (lower better)' if metric in LOWER_IS_BETTER else ''} | "
+                    f"{'yes' if metric in reward_terms else 'no'} | {mean_a:.4f} | {mean_b:.4f} | "
+                    f"{relative(mean_a, mean_b):+.2%} | {d['mean']:+.4f} ({d['low']:+.4f}, {d['high']:+.4f}) | "
+                    f"{c['wins']}/{c['n']} | {c['sign_test_p']:.2g} | {c['wilcoxon_p']:.2g} |"
+                )
+        lines.append("")
+    return lines
+
+
+def horizon_table(results: dict, metrics: list[str]) -> list[str]:
+    """Table 2: means over the first, middle and last third of the rollout."""
+    steps = results["steps"]
+    bounds = np.array_split(np.arange(steps), 3)
+    names = [f"steps {int(b[0]) + 1}-{int(b[-1]) + 1}" for b in bounds]
+    models = [m["name"] for m in results["models"]]
+    lines = ["| group | metric | model | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for group in results["groups"]:
+        for metric in metrics:
+            for model in models:
+                curve = np.asarray(results["per_step"][model][group][metric]["mean"])
+                cells = " | ".join(f"{curve[b].mean():.4f}" for b in bounds)
+                lines.append(f"| {group} | {metric} | {model} | {cells} |")
+    return lines + [""]
+
+
+def targets_table(results: dict) -> list[str]:
+    """Table 3: the issue's targets from the paper's DROID result."""
+    lines = ["| target (paper, DROID) | model | measured | met |", "|---|---|---|---|"]
+    perceptual = next((m for m in ("lpips_alex", "lpips_vgg") if m in results["metrics"]), None)
+    for comparison in results["comparisons"]:
+        a, b = comparison["a"], comparison["b"]
+        summary = results["summary"]
+        if perceptual is None:
+            lines.append(f"| external LPIPS -14% | {b} | LPIPS not evaluated (no backbone weights) | - |")
+        else:
+            change = relative(summary[a]["external"][perceptual]["mean"], summary[b]["external"][perceptual]["mean"])
+            lines.append(f"| external {perceptual} -14% | {b} | {change:+.2%} | {'yes' if change <= -0.14 else 'no'} |")
+        change = relative(summary[a]["wrist"]["ssim"]["mean"], summary[b]["wrist"]["ssim"]["mean"])
+        lines.append(f"| wrist SSIM +9% | {b} | {change:+.2%} | {'yes' if change >= 0.09 else 'no'} |")
+        for group in ("external", "wrist"):
+            c = comparison["results"][group]["ssim"]
+            met = c["win_rate"] >= 0.95 and c["sign_test_p"] < 1e-6
+            lines.append(
+                f"| {group} SSIM: >= 95% paired wins, sign p < 1e-6 | {b} | {c['wins']}/{c['n']}, "
+                f"p = {c['sign_test_p']:.2g} | {'yes' if met else 'no'} |"
+            )
+    return lines + [""]
+
+
+def main() -> None:
+    """Print the three tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("evaluation", type=Path, help="a `persistworld evaluate` output folder")
+    parser.add_argument("--reward", nargs="+", default=["ssim", "haarpsi", "psnr"], help="the reward's terms")
+    parser.add_argument("--horizon-metrics", nargs="+", default=["ssim", "psnr", "gmsd"])
+    args = parser.parse_args()
+    results = json.loads((args.evaluation / "results.json").read_text())
+    print("\n".join(comparison_table(results, set(args.reward))))
+    print("\n".join(horizon_table(results, [m for m in args.horizon_metrics if m in results["metrics"]])))
+    print("\n".join(targets_table(results)))
+
+
+if __name__ == "__main__":
+    main()
