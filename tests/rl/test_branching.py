@@ -56,6 +56,14 @@ def test_groups_are_reproducible_per_seed_and_rewards_rank_candidates():
     assert a.reward.total.std() > 0
     with pytest.raises(ValueError, match="candidates"):
         BranchingConfig(candidates=1)
+    with pytest.raises(ValueError, match="min_prefix"):
+        BranchingConfig(min_prefix=4, max_prefix=3)
     with pytest.raises(ValueError, match="too few"):
         config = BranchingConfig(candidates=2, max_prefix=0, min_continuation=30, max_continuation=30)
         collect_group(GaussianWorldModel(), track(), CLIPS, config, REWARD, seed=0)
+
+
+def test_a_fixed_prefix_length_is_always_used():
+    config = BranchingConfig(candidates=2, min_prefix=2, max_prefix=2, min_continuation=2, max_continuation=2)
+    prefixes = {collect_group(GaussianWorldModel(), track(), CLIPS, config, REWARD, seed=s).prefix for s in range(6)}
+    assert prefixes == {2}

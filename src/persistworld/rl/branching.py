@@ -35,7 +35,8 @@ class BranchingConfig:
     """How each group is collected."""
 
     candidates: int = 16  # K
-    max_prefix: int = 3  # prefix length p ~ U{0, ..., max_prefix} clips
+    max_prefix: int = 3  # prefix length p ~ U{min_prefix, ..., max_prefix} clips
+    min_prefix: int = 0  # 0: some groups branch at a ground-truth state; = max_prefix: a fixed prefix
     min_continuation: int = 2  # continuation length L ~ U{min, ..., max} clips
     max_continuation: int = 2
     # The collection sampler. A single 1-step draw (no averaging) keeps candidates diverse; EDM churn
@@ -49,8 +50,8 @@ class BranchingConfig:
             raise ValueError(
                 f"need 1 <= min_continuation <= max_continuation. Got {self.min_continuation}, {self.max_continuation}."
             )
-        if self.max_prefix < 0:
-            raise ValueError(f"`max_prefix` must be >= 0. Got {self.max_prefix}.")
+        if not 0 <= self.min_prefix <= self.max_prefix:
+            raise ValueError(f"need 0 <= min_prefix <= max_prefix. Got {self.min_prefix}, {self.max_prefix}.")
 
 
 @dataclass
@@ -98,7 +99,7 @@ def collect_group(
     """
     rng = np.random.default_rng(seed)
     future = clips.num_future
-    prefix = int(rng.integers(0, config.max_prefix + 1))
+    prefix = int(rng.integers(config.min_prefix, config.max_prefix + 1))
     continuation = int(rng.integers(config.min_continuation, config.max_continuation + 1))
     last_start = track.frames.shape[0] - 1 - (prefix + continuation) * future
     if last_start < 0:
