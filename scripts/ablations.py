@@ -1,0 +1,114 @@
+"""Post-training ablations: one run per switch, all evaluated together against the baseline.
+
+    python scripts/ablations.py --list
+    python scripts/ablations.py --only k4 prefix_fixed3 --iterations 100      # a subset, shorter runs
+    python scripts/ablations.py                                               # all of them (hours on a CPU)
+
+Each ablation is `persistworld posttrain --config <config>` with a few `--set` overrides, in
+``<out>/<name>``; an interrupted run resumes, a finished one is reused. Then one `persistworld evaluate`
+rolls out the baseline and every finished ablation on the same held-out episodes with the same seeds
+(``<out>/evaluate``; models already scored are read from its cache), and the table printed at the
+end gives, per ablation, the paired change against the baseline of SSIM and PSNR (reward terms) and
+of GMSD and MS-SSIM (outside the reward) per camera group, with paired wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ABLATIONS: dict[str, list[str]] = {
+    "default": [],
+    "k2": ["posttrain.branching.candidates=2"],
+    "k4": ["posttrain.branching.candidates=4"],
+    "k8": ["posttrain.branching.candidates=8"],
+    "prefix_fixed3": ["posttrain.branching.min_prefix=3"],
+    "prefix_none": ["posttrain.branching.max_prefix=0"],  # always branch at a ground-truth state
+    "reward_ssim": ["posttrain.reward.terms.haarpsi=0", "posttrain.reward.terms.psnr=0"],
+    "reward_haarpsi": ["posttrain.reward.terms.ssim=0", "posttrain.reward.terms.psnr=0"],
+    "reward_psnr": ["posttrain.reward.terms.ssim=0", "posttrain.reward.terms.haarpsi=0"],
+    "beta0.5": ["posttrain.objective.beta=0.5"],
+    "beta2": ["posttrain.objective.beta=2"],
+    "kl": ["posttrain.objective.kl_weight=1e-4"],
+    "no_crn": ["posttrain.crn=false"],
+    "global_std": ["posttrain.advantages.std=global"],
+    "normalize_terms": ["posttrain.advantages.normalize_terms=true"],
+}
+COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
+           ("external", "gmsd"), ("wrist", "gmsd"), ("external", "ms_ssim"), ("wrist", "ms_ssim")]  # fmt: skip
+CLI = [sys.executable, "-m", "persistworld"]
+
+
+def sets(values: list[str]) -> list[str]:
+    """`--set` arguments."""
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def train(name: str, args: argparse.Namespace) -> Path:
+    """Post-train one ablation (resume or reuse); returns its model file."""
+    run_dir = args.out / name
+    model = run_dir / "model.pt"
+    if model.is_file():
+        return model
+    resume = ["--resume"] if (run_dir / "checkpoints" / "latest.pt").is_file() else []
+    overrides = sets([*ABLATIONS[name], f"posttrain.iterations={args.iterations}"])
+    command = [*CLI, "posttrain", "--config", str(args.config), "--run-dir", str(run_dir), *resume, *overrides]
+    print(f"[{name}] {' '.join(command)}", flush=True)
+    subprocess.run(command, check=True)
+    return model
+
+
+def table(results: dict, names: list[str]) -> list[str]:
+    """Paired change against the baseline, per ablation and (group, metric)."""
+    header = " | ".join(f"{g} {m}" for g, m in COLUMNS)
+    lines = [f"| ablation | {header} |", "|---|" + "---|" * len(COLUMNS)]
+    baseline = results["comparisons"][0]["a"]
+    for comparison, name in zip(results["comparisons"], names, strict=True):
+        cells = []
+        for group, metric in COLUMNS:
+            c = comparison["results"][group][metric]
+            a = results["summary"][baseline][group][metric]["mean"]
+            b = results["summary"][comparison["b"]][group][metric]["mean"]
+            cells.append(f"{(b - a) / abs(a):+.2%} ({c['wins']}/{c['n']})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    """Train, evaluate, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("configs/posttrain_sim.yaml"))
+    parser.add_argument("--base", type=Path, default=Path("src/persistworld/assets/baseline_demo/model.pt"))
+    parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--episodes", type=int, default=32, help="held-out test episodes for the evaluation")
+    parser.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), help="run these ablations only")
+    parser.add_argument("--list", action="store_true", help="print the ablations and their overrides")
+    args = parser.parse_args()
+    names = args.only or list(ABLATIONS)
+    if args.list:
+        for name in names:
+            print(f"{name}: {' '.join(ABLATIONS[name]) or '(the config as is)'}")
+        return
+    models = [train(name, args) for name in names]
+    evaluation = args.out / "evaluate"
+    command = [
+        *CLI, "evaluate", "--config", str(args.config), "--episodes", str(args.episodes), "--out", str(evaluation),
+        "--videos", "0", "--checkpoint", str(args.base), "--name", "baseline",
+        *[a for model, name in zip(models, names, strict=True) for a in ("--checkpoint", str(model), "--name", name)],
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    results = json.loads((evaluation / "results.json").read_text())
+    setting = f"{results['split']}, {len(results['episode_ids'])} episodes x {results['steps']} steps"
+    print(
+        f"\nchange of the mean against the baseline (paired wins / episodes); {args.iterations} iterations each; "
+        f"{setting}, seed {results['seed']}; GMSD: lower is better, wins counted that way\n"
+    )
+    print("\n".join(table(results, names)))
+
+
+if __name__ == "__main__":
+    main()
