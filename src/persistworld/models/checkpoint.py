@@ -32,7 +32,19 @@ class CheckpointError(PersistWorldError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def save_checkpoint(path: str | Path, model: CompactWorldModel, stats: StateStats, **extra: Any) -> None:
+def backend_classes(name: str, path: str | Path) -> tuple[type, type]:
+    """(config class, model class) of a backend; Ctrl-World's import diffusers, so only when asked for."""
+    if name == "compact":
+        return CompactConfig, CompactWorldModel
+    if name == "ctrl_world":
+        from persistworld.models.ctrl_world.config import CtrlWorldConfig
+        from persistworld.models.ctrl_world.model import CtrlWorldModel
+
+        return CtrlWorldConfig, CtrlWorldModel
+    raise CheckpointError(path, f"backend `{name}` is not supported here (known: compact, ctrl_world).")
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, stats: StateStats, **extra: Any) -> None:
     """Write a checkpoint atomically.
 
     Args:
@@ -43,7 +55,7 @@ def save_checkpoint(path: str | Path, model: CompactWorldModel, stats: StateStat
     """
     payload = {
         "format_version": FORMAT_VERSION,
-        "backend": "compact",
+        "backend": model.backend,
         "model_config": asdict(model.config),
         "layout": asdict(model.layout),
         "stats": {"low": stats.low.tolist(), "high": stats.high.tolist()},
@@ -133,13 +145,12 @@ def load_world_model(
         The model in eval mode, its state normalisation, and the checkpoint's raw dict.
     """
     payload = read_checkpoint(path)
-    if payload.get("backend") != "compact":
-        raise CheckpointError(path, f"backend `{payload.get('backend')}` is not supported here.")
-    config = config_from_dict(CompactConfig, payload["model_config"], source=str(path))
+    config_class, model_class = backend_classes(payload.get("backend"), path)
+    config = config_from_dict(config_class, payload["model_config"], source=str(path))
     layout = checkpoint_layout(payload)
     if expected_layout is not None:
         check_layout(path, layout, expected_layout)
-    model = CompactWorldModel(config, layout)
+    model = model_class(config, layout)
     key = weights if weights in payload else "model"
     if weights not in ("ema", "model"):
         raise ValueError(f"`weights` must be `ema` or `model`. Got `{weights}`.")

@@ -37,6 +37,22 @@ class ModelLayout:
     num_future: int = 4
     action_dim: int = 7
 
+    def check(self, cond: Condition) -> None:
+        """Raise a clear error when a condition's tensors do not have this layout's shapes."""
+        h, w = self.resolution
+        b = len(cond)
+        expected = {
+            "history": (b, self.num_history, self.num_views, 3, h, w),
+            "current": (b, self.num_views, 3, h, w),
+            "history_actions": (b, self.num_history, self.action_dim),
+            "actions": (b, self.num_future + 1, self.action_dim),
+            "action_mask": (b,),
+        }
+        for name, shape in expected.items():
+            got = tuple(getattr(cond, name).shape)
+            if got != shape:
+                raise ValueError(f"condition `{name}` has shape {got}, the model expects {shape} ({self.describe()}).")
+
     def describe(self) -> str:
         """One line for error messages."""
         h, w = self.resolution
@@ -234,6 +250,8 @@ class CompactUNet(nn.Module):
 class CompactWorldModel(nn.Module):
     """The compact backend behind the `WorldModel` protocol."""
 
+    backend = "compact"
+
     def __init__(self, config: CompactConfig, layout: ModelLayout):
         super().__init__()
         self.config, self.layout = config, layout
@@ -246,22 +264,7 @@ class CompactWorldModel(nn.Module):
 
     def check_condition(self, cond: Condition) -> None:
         """Raise a clear error when a condition does not match the layout the model was built for."""
-        layout = self.layout
-        h, w = layout.resolution
-        b = len(cond)
-        expected = {
-            "history": (b, layout.num_history, layout.num_views, 3, h, w),
-            "current": (b, layout.num_views, 3, h, w),
-            "history_actions": (b, layout.num_history, layout.action_dim),
-            "actions": (b, layout.num_future + 1, layout.action_dim),
-            "action_mask": (b,),
-        }
-        for name, shape in expected.items():
-            got = tuple(getattr(cond, name).shape)
-            if got != shape:
-                raise ValueError(
-                    f"condition `{name}` has shape {got}, the model expects {shape} ({layout.describe()})."
-                )
+        self.layout.check(cond)
 
     def denoise(self, x_sigma: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
         """EDM x0-prediction in target space."""
@@ -289,7 +292,7 @@ class CompactWorldModel(nn.Module):
     def describe(self) -> dict:
         """Config, layout and size, for logs and checkpoints."""
         return {
-            "backend": "compact",
+            "backend": self.backend,
             "config": asdict(self.config),
             "layout": asdict(self.layout),
             "parameters": sum(p.numel() for p in self.parameters()),

@@ -274,7 +274,7 @@ def posttrain(
         adapters.load_state_dict(best["state"])
     final = run_dir / "model.pt"
     if parallel.is_main:
-        plain = CompactWorldModel(model.config, model.layout)
+        plain = type(model)(model.config, model.layout)
         plain.load_state_dict(adapters.merged_state_dict())
         save_checkpoint(
             final, plain, stats, step=step, posttrain_config=asdict(config), base_checkpoint=str(base_checkpoint),

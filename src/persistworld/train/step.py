@@ -50,6 +50,8 @@ def teacher_forced_loss(
     sigma = sample_training_sigma(b, edm, generator, device)
     noise = torch.randn(x0.shape, generator=generator, device=device)
     mask = 1.0 - batch.future_is_pad.to(x0.dtype)
+    if x0.shape[1] == mask.shape[1] + 1:  # a target that leads with the current frame (Ctrl-World regenerates it)
+        mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
     loss = denoising_loss(lambda x, s: model.denoise(x, s, cond), x0, sigma, noise, edm.sigma_data, mask)
     return loss, {"loss": float(loss.detach())}
 

@@ -1,0 +1,220 @@
+"""The Ctrl-World backend with the `tiny` preset on CPU: every code path, checkpoint mapping, loading errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from diffusers import UNetSpatioTemporalConditionModel  # noqa: E402
+
+from persistworld.data.clips import ClipConfig  # noqa: E402
+from persistworld.data.reader import EpisodeDataset  # noqa: E402
+from persistworld.metrics.reward import RewardConfig  # noqa: E402
+from persistworld.models.checkpoint import load_world_model, save_checkpoint  # noqa: E402
+from persistworld.models.compact import ModelLayout  # noqa: E402
+from persistworld.models.ctrl_world.config import CTRL_WORLD_PRESETS, TINY_UNET  # noqa: E402
+from persistworld.models.ctrl_world.loading import (  # noqa: E402
+    CtrlWorldLoadError,
+    from_local_folders,
+    load_ctrl_world_checkpoint,
+)
+from persistworld.models.ctrl_world.model import CtrlWorldModel  # noqa: E402
+from persistworld.models.ctrl_world.network import FrameTokenUNet  # noqa: E402
+from persistworld.models.protocol import Condition  # noqa: E402
+from persistworld.models.sampler import SamplerConfig  # noqa: E402
+from persistworld.rl.adapters import PolicyAdapters  # noqa: E402
+from persistworld.rl.branching import BranchingConfig  # noqa: E402
+from persistworld.rl.posttrain import PosttrainConfig, posttrain  # noqa: E402
+from persistworld.rollout.engine import EpisodeTrack, rollout  # noqa: E402
+from persistworld.train.pretrain import data_layout  # noqa: E402
+from persistworld.train.step import StepConfig, teacher_forced_loss  # noqa: E402
+
+RESOLUTION = (32, 48)  # per view; latents 4x6, stacked 12x6
+CLIPS = ClipConfig(history=(0, 0, -8, -6, -4, -2), num_future=4)  # Ctrl-World's 6 history + 1 + 4
+LAYOUT = data_layout(RESOLUTION, CLIPS)
+
+
+def tiny_model(seed: int = 0) -> CtrlWorldModel:
+    torch.manual_seed(seed)
+    return CtrlWorldModel(CTRL_WORLD_PRESETS["tiny"](), LAYOUT).eval()
+
+
+def condition(batch: int = 2, seed: int = 0) -> Condition:
+    g = torch.Generator().manual_seed(seed)
+    h, w = RESOLUTION
+    return Condition(
+        history=torch.rand(batch, 6, 3, 3, h, w, generator=g) * 2 - 1,
+        current=torch.rand(batch, 3, 3, h, w, generator=g) * 2 - 1,
+        history_actions=torch.rand(batch, 6, 7, generator=g) * 2 - 1,
+        actions=torch.rand(batch, 5, 7, generator=g) * 2 - 1,
+        action_mask=torch.ones(batch),
+    )
+
+
+def test_frame_token_forward_equals_diffusers_when_every_frame_has_the_same_token():
+    torch.manual_seed(0)
+    ours = FrameTokenUNet(**TINY_UNET).eval()
+    reference = UNetSpatioTemporalConditionModel(**TINY_UNET).eval()
+    reference.load_state_dict(ours.state_dict())
+    sample, token = torch.randn(2, 11, 8, 12, 6), torch.randn(2, 1, 1024)
+    timestep, ids = torch.tensor([0.3, -0.5]), torch.tensor([[7.0, 127.0, 0.0]] * 2)
+    with torch.no_grad():
+        expected = reference(sample, timestep, token, ids).sample
+        got = ours(sample, timestep, token.expand(2, 11, 1024), ids)
+        different = ours(sample, timestep, torch.randn(2, 11, 1024), ids)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(different, expected, atol=1e-3)  # per-frame tokens do reach the frames
+
+
+def test_shapes_through_encode_denoise_decode_and_the_condition_checks():
+    model, cond = tiny_model(), condition()
+    future = torch.rand(2, 4, 3, 3, *RESOLUTION) * 2 - 1
+    x0 = model.encode(future, cond)
+    assert x0.shape == model.target_shape(cond) == (2, 5, 4, 12, 6)  # current + 4 future latent frames
+    torch.testing.assert_close(x0[:, 0], model.encode_frames(cond.current))  # the current frame leads
+    denoised = model.denoise(x0 + torch.randn_like(x0), torch.tensor([0.5, 2.0]), cond)
+    assert denoised.shape == x0.shape and torch.isfinite(denoised).all()
+    frames = model.decode(denoised, cond)
+    assert frames.shape == (2, 4, 3, 3, *RESOLUTION) and frames.abs().max() <= 1
+    dropped = model.denoise(x0, torch.tensor([0.5, 2.0]), cond.unconditional())
+    assert not torch.allclose(dropped, model.denoise(x0, torch.tensor([0.5, 2.0]), cond))  # CFG branch differs
+    with pytest.raises(ValueError, match="history"):
+        model.denoise(x0, torch.ones(2), Condition(**{**cond.__dict__, "history": cond.history[:, :4]}))
+    with pytest.raises(ValueError, match="divisible by 8"):
+        CtrlWorldModel(CTRL_WORLD_PRESETS["tiny"](), ModelLayout(resolution=(30, 48), num_history=6))
+    with pytest.raises(ValueError, match="num_frames"):
+        CtrlWorldModel(CTRL_WORLD_PRESETS["tiny"](), ModelLayout(resolution=RESOLUTION, num_history=4))
+
+
+def test_conditioning_latents_are_cached_per_tensor_and_refreshed_when_it_changes():
+    model, cond = tiny_model(), condition()
+    x0, sigma = torch.randn(model.target_shape(cond)), torch.ones(2)
+    first = model.denoise(x0, sigma, cond)
+    calls = []
+    original = model.encode_frames
+    model.encode_frames = lambda frames: calls.append(frames.shape) or original(frames)
+    torch.testing.assert_close(model.denoise(x0, sigma, cond), first)
+    assert calls == []  # history and current latents came from the cache
+    cond.history.mul_(-1)  # in place: the version counter moves, the cache must not be used
+    assert not torch.allclose(model.denoise(x0, sigma, cond), first)
+    assert calls == [cond.history.shape]
+
+
+def test_lora_targets_are_the_unet_attention_projections_only():
+    model = tiny_model()
+    targets = model.lora_targets()
+    modules = dict(model.named_modules())
+    assert targets and all(t.startswith("network.unet.") and t in modules for t in targets)
+    assert {t.rsplit(".", 1)[-1] for t in targets} >= {"to_q", "to_k", "to_v"}
+    adapters = PolicyAdapters(model, PosttrainConfig().lora)
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in n or n.startswith("network.action_encoder.") for n in trained)
+    assert not any(n.startswith("vae.") for n in trained) and adapters.layers
+
+
+def ctrl_world_state_dict(model: CtrlWorldModel) -> dict[str, torch.Tensor]:
+    """`model`'s weights under Ctrl-World's own key names, with its unused encoders."""
+    renamed = {"network.unet.": "unet.", "network.action_encoder.": "action_encoder.", "vae.": "vae."}
+    state = {}
+    for key, value in model.state_dict().items():
+        prefix = next(p for p in renamed if key.startswith(p))
+        state[renamed[prefix] + key[len(prefix) :]] = value.clone()
+    state["image_encoder.vision_model.embeddings.class_embedding"] = torch.zeros(32)
+    state["text_encoder.text_model.embeddings.token_embedding.weight"] = torch.zeros(10, 32)
+    return state
+
+
+def test_a_ctrl_world_state_dict_loads_and_gives_the_same_outputs(tmp_path: Path):
+    source, target, cond = tiny_model(seed=1), tiny_model(seed=2), condition()
+    torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
+    x0, sigma = torch.randn(source.target_shape(cond)), torch.tensor([0.3, 4.0])
+    assert not torch.allclose(target.denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
+    report = load_ctrl_world_checkpoint(target, tmp_path / "ctrl_world.pt")
+    assert report.skipped == {"image_encoder": 1, "text_encoder": 1}
+    torch.testing.assert_close(target.denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
+    frames = torch.rand(1, 2, 3, 3, *RESOLUTION) * 2 - 1
+    torch.testing.assert_close(target.encode_frames(frames), source.encode_frames(frames))
+
+    broken = ctrl_world_state_dict(source)
+    broken.pop("action_encoder.action_encode.0.weight")
+    broken["unet.conv_in.weight"] = torch.zeros(1)
+    broken["mystery.weight"] = torch.zeros(1)
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(CtrlWorldLoadError, match="mystery.weight"):
+        load_ctrl_world_checkpoint(target, tmp_path / "broken.pt")
+    broken.pop("mystery.weight")
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(CtrlWorldLoadError, match=r"missing.*action_encode\.0\.weight.*another shape.*conv_in"):
+        load_ctrl_world_checkpoint(target, tmp_path / "broken.pt")
+    with pytest.raises(CtrlWorldLoadError, match="not found"):
+        load_ctrl_world_checkpoint(target, tmp_path / "absent.pt")
+
+
+def test_an_svd_folder_in_diffusers_layout_builds_the_backend(tmp_path: Path):
+    source = tiny_model(seed=3)
+    svd = tmp_path / "svd"
+    source.network.unet.save_pretrained(svd / "unet")
+    source.vae.save_pretrained(svd / "vae")
+    (svd / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
+    torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
+    model, _ = from_local_folders(svd, LAYOUT, tmp_path / "ctrl_world.pt")
+    cond = condition()
+    x0, sigma = torch.randn(model.target_shape(cond)), torch.ones(2)
+    torch.testing.assert_close(model.eval().denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
+    assert model.config.unet["num_frames"] == 11 and model.config.unet["block_out_channels"] == [32, 64]
+    (svd / "vae" / "config.json").unlink()
+    with pytest.raises(CtrlWorldLoadError, match=r"vae/config.json not found(.|\n)*unet/config.json"):
+        from_local_folders(svd, LAYOUT)
+
+
+def test_teacher_forced_step_rollout_and_checkpoint_round_trip(tmp_path: Path):
+    model, cond = tiny_model(), condition()
+    from persistworld.data.clips import ClipBatch, ClipId
+
+    batch = ClipBatch(
+        history=cond.history, current=cond.current, future=torch.rand(2, 4, 3, 3, *RESOLUTION) * 2 - 1,
+        history_actions=cond.history_actions, actions=cond.actions,
+        future_is_pad=torch.tensor([[False] * 4, [False, False, True, True]]), texts=["", ""],
+        clip_ids=[ClipId("train", "0", 0)] * 2,
+    )  # fmt: skip
+    model.train()
+    loss, _ = teacher_forced_loss(model, batch, model.config.edm, StepConfig(), torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and model.network.unet.conv_in.weight.grad is not None
+    assert all(p.grad is None for p in model.vae.parameters())  # the VAE stays frozen
+    model.eval()
+    length = 3 * 4 + 1
+    track = EpisodeTrack("0", torch.rand(length, 3, 3, *RESOLUTION) * 2 - 1, torch.rand(length, 7) * 2 - 1)
+    result = rollout(model, [track], [0], CLIPS, SamplerConfig(num_steps=2, cfg_scale=1.5), 3, candidates=2)
+    assert result.predicted.shape == (2, 12, 3, 3, *RESOLUTION)
+    assert not torch.allclose(result.predicted[0], result.predicted[1])  # candidates differ by their noise
+    import numpy as np
+
+    from persistworld.data.stats import StateStats
+
+    save_checkpoint(tmp_path / "m.pt", model, StateStats(low=-np.ones(7), high=np.ones(7)))
+    loaded, _, payload = load_world_model(tmp_path / "m.pt", expected_layout=LAYOUT)
+    assert payload["backend"] == "ctrl_world" and isinstance(loaded, CtrlWorldModel)
+    x0, sigma = torch.randn(model.target_shape(cond)), torch.ones(2)
+    torch.testing.assert_close(loaded.denoise(x0, sigma, cond), model.denoise(x0, sigma, cond))
+
+
+def test_an_rl_iteration_runs_with_this_backend(episode_factory, tmp_path: Path):
+    episode_factory(n_episodes=1, n_frames=20, split="val", size=RESOLUTION)
+    root = episode_factory(n_episodes=2, n_frames=20, split="train", size=RESOLUTION)
+    base = tmp_path / "base.pt"
+    save_checkpoint(base, tiny_model(), EpisodeDataset(root, "train").stats)
+    config = PosttrainConfig(
+        iterations=1, groups_per_step=1, probe_every=1, probe_episodes=1, probe_steps=1, device="cpu", rollback=False,
+        branching=BranchingConfig(candidates=2, max_prefix=1), reward=RewardConfig(terms={"ssim": 1.0}),
+    )  # fmt: skip
+    final = posttrain(tmp_path / "rl", base, root, ("train", "val"), RESOLUTION, CLIPS, SamplerConfig(), config)
+    trained, _, _ = load_world_model(final)
+    start, _, _ = load_world_model(base)
+    changed = [k for k, v in trained.state_dict().items() if not torch.equal(v, start.state_dict()[k])]
+    assert changed and all(k.startswith("network.") for k in changed)  # LoRA merged into the U-Net, encoder
