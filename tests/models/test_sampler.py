@@ -73,6 +73,20 @@ def test_guidance_scale_interpolates_between_unconditional_and_conditional():
     torch.testing.assert_close(run(2.0), 2 * conditional - unconditional, atol=1e-5, rtol=0)
 
 
+def test_a_guidance_ramp_weights_each_frame_linearly_from_first_to_last():
+    model = GaussianWorldModel(std=0.05, action_gain=0.5)
+    cond = random_condition()
+    noise = torch.randn(model.target_shape(cond), generator=torch.Generator().manual_seed(0))
+    one_step = SamplerConfig(num_steps=1)
+    conditional = sample(model, cond, one_step, noise=noise).x0
+    unconditional = sample(model, cond.unconditional(), one_step, noise=noise).x0
+    ramped = sample(model, cond, SamplerConfig(num_steps=1, cfg_scale=2.0, cfg_scale_first=0.5), noise=noise).x0
+    frames = conditional.shape[1]
+    for f, weight in enumerate(torch.linspace(0.5, 2.0, frames).tolist()):
+        expected = unconditional[:, f] + weight * (conditional[:, f] - unconditional[:, f])
+        torch.testing.assert_close(ramped[:, f], expected, atol=1e-5, rtol=0)
+
+
 def test_averaged_draws_are_the_mean_of_consecutive_draws_and_approach_the_posterior_mean():
     model = GaussianWorldModel(std=0.3, action_gain=0.0)
     cond = random_condition(batch=8)

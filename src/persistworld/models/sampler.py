@@ -35,6 +35,9 @@ class SamplerConfig:
     s_noise: float = 1.0
     # Classifier-free guidance on the action condition: D_u + scale (D_c - D_u); 1 = off.
     cfg_scale: float = 1.0
+    # Guidance of the first predicted frame; the scale then ramps linearly to `cfg_scale` at the last
+    # frame (Ctrl-World: 1.0 -> 2.0 over its 5 frames). None = `cfg_scale` on every frame.
+    cfg_scale_first: float | None = None
     # Independent samples per condition whose final x0 are averaged (1 = an ordinary sample). With the
     # 1-step sampler, n > 1 estimates the posterior mean E[x0 | condition], the MSE-optimal prediction:
     # a single draw of a model trained mostly at low noise still carries grain from its input noise
@@ -86,13 +89,22 @@ def randn(
     return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype)
 
 
-def guided_denoise(model: WorldModel, x: torch.Tensor, sigma: torch.Tensor, cond: Condition, cfg_scale: float):
+def guidance_scale(config: SamplerConfig, x: torch.Tensor) -> torch.Tensor | float:
+    """The guidance weight: `cfg_scale`, or a per-frame ramp shaped to broadcast over x (B, F, ...)."""
+    if config.cfg_scale_first is None:
+        return config.cfg_scale
+    ramp = torch.linspace(config.cfg_scale_first, config.cfg_scale, x.shape[1], device=x.device, dtype=x.dtype)
+    return ramp.view(1, -1, *[1] * (x.dim() - 2))
+
+
+def guided_denoise(model: WorldModel, x: torch.Tensor, sigma: torch.Tensor, cond: Condition, config: SamplerConfig):
     """The (optionally classifier-free guided) x0-prediction."""
-    if cfg_scale == 1.0:
+    scale = guidance_scale(config, x)
+    if isinstance(scale, float) and scale == 1.0:
         return model.denoise(x, sigma, cond)
     conditional = model.denoise(x, sigma, cond)
     unconditional = model.denoise(x, sigma, cond.unconditional())
-    return unconditional + cfg_scale * (conditional - unconditional)
+    return unconditional + scale * (conditional - unconditional)
 
 
 @torch.no_grad()
@@ -155,12 +167,12 @@ def _sample_once(
             sigma_hat = sigma * (1 + gamma_max)
             x = x + (sigma_hat**2 - sigma**2).sqrt() * config.s_noise * randn(shape, generator, device)
             sigma = sigma_hat
-        x0 = guided_denoise(model, x, sigma.expand(batch), cond, config.cfg_scale)
+        x0 = guided_denoise(model, x, sigma.expand(batch), cond, config)
         x0_per_step.append(x0)
         derivative = (x - x0) / sigma
         x_next = x + (sigma_next - sigma) * derivative
         if config.order == 2 and sigma_next > 0:  # Heun correction
-            x0_next = guided_denoise(model, x_next, sigma_next.expand(batch), cond, config.cfg_scale)
+            x0_next = guided_denoise(model, x_next, sigma_next.expand(batch), cond, config)
             derivative = 0.5 * (derivative + (x_next - x0_next) / sigma_next)
             x_next = x + (sigma_next - sigma) * derivative
         x = x_next
