@@ -13,7 +13,7 @@ while the residual one did. ``frames`` predicts the frames themselves.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -288,12 +288,3 @@ class CompactWorldModel(nn.Module):
     def lora_targets(self) -> list[str]:
         """Convolutions and attention projections of the U-Net blocks."""
         return ["conv1", "conv2", "qkv", "out"]
-
-    def describe(self) -> dict:
-        """Config, layout and size, for logs and checkpoints."""
-        return {
-            "backend": self.backend,
-            "config": asdict(self.config),
-            "layout": asdict(self.layout),
-            "parameters": sum(p.numel() for p in self.parameters()),
-        }

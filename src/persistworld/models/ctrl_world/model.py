@@ -19,8 +19,6 @@ several times on one condition), so a rollout step encodes its history once.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 from diffusers import AutoencoderKLTemporalDecoder
 from torch import nn
@@ -158,12 +156,3 @@ class CtrlWorldModel(nn.Module):
             for name, _ in self.network.unet.named_modules()
             if name.endswith(ATTENTION_PROJECTIONS)
         ]
-
-    def describe(self) -> dict:
-        """Config, layout and size, for logs and checkpoints."""
-        return {
-            "backend": self.backend,
-            "config": asdict(self.config),
-            "layout": asdict(self.layout),
-            "parameters": sum(p.numel() for p in self.parameters()),
-        }
