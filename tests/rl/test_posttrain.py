@@ -69,6 +69,7 @@ def test_posttrain_updates_adapters_logs_and_writes_a_plain_checkpoint(setup, tm
         assert key in train[-1], key
     assert train[0]["eta"] == pytest.approx(0.001) and train[-1]["old_divergence"] > 0
     assert [row["step"] for row in read_stream(tmp_path / "run", "probe")] == [0, 2, 4]
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000  # the curves are drawn at every probe
 
 
 def test_resume_continues_exactly(setup, tmp_path: Path):

@@ -49,6 +49,7 @@ from persistworld.rl.advantages import (
 )
 from persistworld.rl.branching import BranchingConfig, Group, collect_group
 from persistworld.rl.objective import ObjectiveConfig, contrastive_x0_loss
+from persistworld.rl.plots import plot_posttrain
 from persistworld.rollout.engine import EpisodeTrack, rollout
 from persistworld.train.logger import MetricLogger
 from persistworld.train.pretrain import data_layout, resolve_device
@@ -264,6 +265,8 @@ def posttrain(
                 adapters.load_state_dict(best["state"])
                 rolled_back = 1
             log("probe", scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back})
+            if parallel.is_main:
+                plot_posttrain(run_dir)
             logs |= {"probe_reward": scores["reward"], "rolled_back": rolled_back}
         if step % config.checkpoint_every == 0 or step == config.iterations:
             save()

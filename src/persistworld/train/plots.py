@@ -14,7 +14,8 @@ from persistworld.train.logger import read_stream  # noqa: E402
 from persistworld.utils.atomic import atomic_path  # noqa: E402
 
 
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Moving average over `window` points (the input itself when shorter)."""
     if len(values) < window:
         return values
     return np.convolve(values, np.ones(window) / window, mode="valid")
@@ -30,7 +31,7 @@ def plot_training(run_dir: str | Path, path: str | Path | None = None) -> Path:
         loss = np.array([r["loss"] for r in train])
         window = max(1, len(loss) // 50)
         axes[0].plot(steps, loss, color="tab:blue", alpha=0.25, lw=0.6)
-        axes[0].plot(steps[window - 1 :], _smooth(loss, window), color="tab:blue", label="train (smoothed)")
+        axes[0].plot(steps[window - 1 :], smooth(loss, window), color="tab:blue", label="train (smoothed)")
     if probe:
         steps = np.array([r["step"] for r in probe])
         axes[0].plot(steps, [r["loss"] for r in probe], "o-", color="tab:orange", ms=3, label="held-out")
