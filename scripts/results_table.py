@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-LOWER_IS_BETTER = {"lpips_alex", "lpips_vgg", "gmsd"}
+from persistworld.metrics.suite import metric_info
 
 
 def relative(a: float, b: float) -> float:
@@ -50,7 +50,7 @@ def comparison_table(results: dict, reward_terms: set[str]) -> list[str]:
                 mean_b = results["summary"][b][group][metric]["mean"]
                 d = c["mean_delta"]
                 lines.append(
-                    f"| {group} | {metric}{' (lower better)' if metric in LOWER_IS_BETTER else ''} | "
+                    f"| {group} | {metric}{'' if metric_info(metric).higher_is_better else ' (lower better)'} | "
                     f"{'yes' if metric in reward_terms else 'no'} | {mean_a:.4f} | {mean_b:.4f} | "
                     f"{relative(mean_a, mean_b):+.2%} | {d['mean']:+.4f} ({d['low']:+.4f}, {d['high']:+.4f}) | "
                     f"{c['wins']}/{c['n']} | {c['sign_test_p']:.2g} | {c['wilcoxon_p']:.2g} |"

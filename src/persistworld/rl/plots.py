@@ -11,8 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from persistworld.train.logger import read_stream  # noqa: E402
-from persistworld.train.plots import smooth  # noqa: E402
-from persistworld.utils.atomic import atomic_path  # noqa: E402
+from persistworld.train.plots import save_figure, smooth  # noqa: E402
 
 PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back"}
 
@@ -63,9 +62,4 @@ def plot_posttrain(run_dir: str | Path, path: str | Path | None = None) -> Path:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="upper left")
-    figure.tight_layout()
-    path = Path(path) if path is not None else run_dir / "curves.png"
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
-    return path
+    return save_figure(figure, Path(path) if path is not None else run_dir / "curves.png")

@@ -48,8 +48,12 @@ def plot_training(run_dir: str | Path, path: str | Path | None = None) -> Path:
         if last:
             axis.axvspan(0.8 * last, last, color="gold", alpha=0.15)
         axis.legend(fontsize=7)
+    return save_figure(figure, Path(path) if path is not None else run_dir / "curves.png")
+
+
+def save_figure(figure: plt.Figure, path: Path) -> Path:
+    """Lay out, write atomically as PNG and close a figure (a half-written PNG never replaces a good one)."""
     figure.tight_layout()
-    path = Path(path) if path is not None else run_dir / "curves.png"
     with atomic_path(path, suffix=".png") as tmp:
         figure.savefig(tmp, dpi=110, format="png")
     plt.close(figure)
