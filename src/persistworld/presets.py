@@ -15,7 +15,9 @@ from persistworld.data.clips import ClipConfig
 from persistworld.errors import ConfigError
 from persistworld.evaluate.config import EvaluationConfig
 from persistworld.metrics.reward import reward_preset
+from persistworld.models.checkpoint import BACKENDS, ModelConfig
 from persistworld.models.compact import COMPACT_PRESETS, CompactConfig
+from persistworld.models.ctrl_world.config import CTRL_WORLD_PRESETS, CtrlWorldConfig
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rl.posttrain import PosttrainConfig
 from persistworld.sim.generate import SimConfig
@@ -43,7 +45,12 @@ class PersistWorldConfig:
     data: DataConfig = field(default_factory=DataConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     clips: ClipConfig = field(default_factory=ClipConfig)
+    # Which world model `pretrain` builds: `compact` (the CPU-trainable pixel-space U-Net, `model`) or
+    # `ctrl_world` (SVD's U-Net + VAE with action tokens, `ctrl_world`). Later commands read the backend
+    # from the checkpoint.
+    backend: str = "compact"
     model: CompactConfig = field(default_factory=COMPACT_PRESETS["demo"])
+    ctrl_world: CtrlWorldConfig = field(default_factory=CTRL_WORLD_PRESETS["tiny"])
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     evaluate: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -52,6 +59,15 @@ class PersistWorldConfig:
     run_dir: Path = Path("runs/demo/pretrain")
     # Where `posttrain` writes its adapters, logs and merged `model.pt`.
     posttrain_dir: Path = Path("runs/demo/posttrain")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"`backend` must be one of {list(BACKENDS)}. Got `{self.backend}`.")
+
+    @property
+    def architecture(self) -> ModelConfig:
+        """The config of the backend `pretrain` builds (`model` or `ctrl_world`)."""
+        return self.ctrl_world if self.backend == "ctrl_world" else self.model
 
 
 def demo() -> PersistWorldConfig:

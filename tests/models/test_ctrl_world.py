@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,13 @@ CLIPS = ClipConfig(history=(0, 0, -8, -6, -4, -2), num_future=4)  # Ctrl-World's
 LAYOUT = data_layout(RESOLUTION, CLIPS)
 
 
-def tiny_model(seed: int = 0) -> CtrlWorldModel:
+def tiny_model(seed: int = 0, text: bool = True) -> CtrlWorldModel:
     torch.manual_seed(seed)
-    return CtrlWorldModel(CTRL_WORLD_PRESETS["tiny"](), LAYOUT).eval()
+    config = CTRL_WORLD_PRESETS["tiny"]()
+    return CtrlWorldModel(config if text else replace(config, text=None), LAYOUT).eval()
 
 
-def condition(batch: int = 2, seed: int = 0) -> Condition:
+def condition(batch: int = 2, seed: int = 0, texts: list[str] | None = None) -> Condition:
     g = torch.Generator().manual_seed(seed)
     h, w = RESOLUTION
     return Condition(
@@ -53,6 +55,7 @@ def condition(batch: int = 2, seed: int = 0) -> Condition:
         history_actions=torch.rand(batch, 6, 7, generator=g) * 2 - 1,
         actions=torch.rand(batch, 5, 7, generator=g) * 2 - 1,
         action_mask=torch.ones(batch),
+        texts=texts,
     )
 
 
@@ -119,23 +122,26 @@ def test_lora_targets_are_the_unet_attention_projections_only():
 
 def ctrl_world_state_dict(model: CtrlWorldModel) -> dict[str, torch.Tensor]:
     """`model`'s weights under Ctrl-World's own key names, with its unused encoders."""
-    renamed = {"network.unet.": "unet.", "network.action_encoder.": "action_encoder.", "vae.": "vae."}
+    renamed = {
+        "network.unet.": "unet.", "network.action_encoder.": "action_encoder.", "vae.": "vae.",
+        "text_encoder.": "text_encoder.",
+    }  # fmt: skip
     state = {}
     for key, value in model.state_dict().items():
         prefix = next(p for p in renamed if key.startswith(p))
         state[renamed[prefix] + key[len(prefix) :]] = value.clone()
     state["image_encoder.vision_model.embeddings.class_embedding"] = torch.zeros(32)
-    state["text_encoder.text_model.embeddings.token_embedding.weight"] = torch.zeros(10, 32)
     return state
 
 
 def test_a_ctrl_world_state_dict_loads_and_gives_the_same_outputs(tmp_path: Path):
-    source, target, cond = tiny_model(seed=1), tiny_model(seed=2), condition()
+    source, target, cond = tiny_model(seed=1), tiny_model(seed=2), condition(texts=["put the cup in the bowl", ""])
     torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
     x0, sigma = torch.randn(source.target_shape(cond)), torch.tensor([0.3, 4.0])
     assert not torch.allclose(target.denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
     report = load_ctrl_world_checkpoint(target, tmp_path / "ctrl_world.pt")
-    assert report.skipped == {"image_encoder": 1, "text_encoder": 1}
+    assert report.skipped == {"image_encoder": 1}
+    # equal outputs need the text tower's weights too: the instruction enters every token
     torch.testing.assert_close(target.denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
     frames = torch.rand(1, 2, 3, 3, *RESOLUTION) * 2 - 1
     torch.testing.assert_close(target.encode_frames(frames), source.encode_frames(frames))
@@ -156,7 +162,7 @@ def test_a_ctrl_world_state_dict_loads_and_gives_the_same_outputs(tmp_path: Path
 
 
 def test_an_svd_folder_in_diffusers_layout_builds_the_backend(tmp_path: Path):
-    source = tiny_model(seed=3)
+    source = tiny_model(seed=3, text=False)  # without a CLIP folder the backend conditions on actions alone
     svd = tmp_path / "svd"
     source.network.unet.save_pretrained(svd / "unet")
     source.vae.save_pretrained(svd / "vae")
@@ -218,3 +224,107 @@ def test_an_rl_iteration_runs_with_this_backend(episode_factory, tmp_path: Path)
     start, _, _ = load_world_model(base)
     changed = [k for k, v in trained.state_dict().items() if not torch.equal(v, start.state_dict()[k])]
     assert changed and all(k.startswith("network.") for k in changed)  # LoRA merged into the U-Net, encoder
+
+
+def test_the_instruction_changes_the_tokens_and_each_text_is_embedded_once():
+    model = tiny_model()
+    cond = condition(texts=["open the drawer", "open the drawer"])
+    same_actions = condition(texts=["open the drawer", "close the drawer"])
+    same_actions.actions, same_actions.history_actions = cond.actions, cond.history_actions
+    tokens = model.action_tokens(cond)
+    other = model.action_tokens(same_actions)
+    torch.testing.assert_close(tokens[0], other[0])
+    assert not torch.allclose(tokens[1], other[1])  # only the instruction differs
+    # Ctrl-World adds the 512-d embedding, tiled to 1024, to every frame's action token
+    embedding = model.text_encoder(
+        **model._texts.tokenizer(["open the drawer"], padding="max_length", max_length=77, return_tensors="pt")
+    ).text_embeds
+    states = torch.cat([cond.history_actions, cond.actions], dim=1)
+    expected = model.network.action_encoder(states[:1]) + embedding.repeat(1, 2)[:, None]
+    torch.testing.assert_close(tokens[:1], expected)
+    assert not model.action_tokens(cond.unconditional()).any()  # CFG drops the text with the actions
+
+    calls = []
+    forward = model.text_encoder.forward
+    model.text_encoder.forward = lambda **kw: calls.append(kw["input_ids"].shape[0]) or forward(**kw)
+    model.action_tokens(same_actions)
+    assert calls == []  # both texts were cached
+    with torch.no_grad():  # new weights (as load_state_dict or an optimizer writes them): the cache is stale
+        model.text_encoder.text_projection.weight.mul_(2)
+    model.action_tokens(same_actions)
+    assert calls == [2]
+    no_text = CtrlWorldModel(replace(CTRL_WORLD_PRESETS["tiny"](), text=None), LAYOUT)
+    assert no_text.text_encoder is None and no_text.action_tokens(cond).shape == tokens.shape
+
+
+def test_a_clip_folder_gives_the_text_tower_and_its_tokenizer(tmp_path: Path):
+    from transformers import CLIPConfig, CLIPModel
+
+    from persistworld.models.ctrl_world.text import TINY_TEXT, byte_level_tokenizer
+
+    source = tiny_model(seed=4)
+    svd, clip = tmp_path / "svd", tmp_path / "clip"
+    source.network.unet.save_pretrained(svd / "unet")
+    source.vae.save_pretrained(svd / "vae")
+    (svd / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
+    vision = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37,
+              "image_size": 32, "patch_size": 8}  # fmt: skip
+    clip_model = CLIPModel(CLIPConfig(text_config=dict(TINY_TEXT), vision_config=vision, projection_dim=512))
+    clip_model.text_model.load_state_dict(source.text_encoder.text_model.state_dict())
+    clip_model.text_projection.load_state_dict(source.text_encoder.text_projection.state_dict())
+    clip_model.save_pretrained(clip)
+    byte_level_tokenizer().save_pretrained(clip)
+    torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
+
+    model, report = from_local_folders(svd, LAYOUT, clip_folder=clip)
+    assert model.config.tokenizer == str(clip) and report.skipped == {}
+    texts = ["wipe the table", ""]  # the action encoder is random (not part of SVD); compare the text embeddings
+    torch.testing.assert_close(model._texts(model.text_encoder, texts), source._texts(source.text_encoder, texts))
+
+    no_text, report = from_local_folders(svd, LAYOUT, tmp_path / "ctrl_world.pt")
+    assert no_text.text_encoder is None and report.skipped == {"image_encoder": 1, "text_encoder": 21}
+
+    full_text = replace(CTRL_WORLD_PRESETS["tiny"](), text=dict(TINY_TEXT, vocab_size=49408))
+    real_vocab = CtrlWorldModel(full_text, LAYOUT)
+    state = {k: v for k, v in ctrl_world_state_dict(real_vocab).items() if not k.startswith("image_encoder.")}
+    torch.save(state, tmp_path / "real_vocab.pt")
+    with pytest.raises(CtrlWorldLoadError, match="49408-token vocabulary.*tokenizer"):
+        load_ctrl_world_checkpoint(real_vocab, tmp_path / "real_vocab.pt")
+    (clip / "model.safetensors").unlink()
+    with pytest.raises(CtrlWorldLoadError, match="model.safetensors not found"):
+        from_local_folders(svd, LAYOUT, clip_folder=clip)
+
+
+def test_pretrain_resume_and_evaluate_commands_run_this_backend_on_real_droid_frames(droid_mini: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from persistworld.cli import app
+
+    runner, run_dir = CliRunner(), tmp_path / "pretrain"
+    data = ["--preset", "droid", "--set", f"data.root={droid_mini}", "--set", "data.resolution=[32,48]"]
+    schedule = [
+        "--set", "pretrain.batch_size=2", "--set", "pretrain.probe.num_clips=2", "--set", "pretrain.probe_every=2",
+        "--set", "pretrain.checkpoint_every=2", "--set", "pretrain.log_every=1",
+    ]  # fmt: skip
+    pretrain = ["pretrain", "--model", "ctrl_world_tiny", "--run-dir", str(run_dir), *data, *schedule]
+    result = runner.invoke(app, [*pretrain, "--set", "pretrain.steps=2"])
+    assert result.exit_code == 0, result.output
+    model, _, payload = load_world_model(run_dir / "model.pt")
+    assert isinstance(model, CtrlWorldModel) and payload["step"] == 2 and model.config.name == "tiny"
+    assert model.text_encoder is not None  # Ctrl-World conditions on the instruction by default
+
+    wrong = runner.invoke(app, ["pretrain", "--resume", "--model", "tiny", "--run-dir", str(run_dir), *data])
+    assert wrong.exit_code != 0 and "CtrlWorldConfig model and the config asks for a CompactConfig" in str(
+        wrong.exception
+    )
+    result = runner.invoke(app, [*pretrain, "--resume", "--set", "pretrain.steps=3"])
+    assert result.exit_code == 0, result.output
+    assert load_world_model(run_dir / "model.pt")[2]["step"] == 3
+
+    out = tmp_path / "evaluate"
+    command = ["evaluate", *data, "--episodes", "1", "--steps", "1", "--videos", "0", "--out", str(out),
+               "--checkpoint", str(run_dir / "model.pt")]  # fmt: skip
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())["summary"]
+    assert len(summary) == 2 and all(0 < s["wrist"]["ssim"]["mean"] <= 1 for s in summary.values())  # + copy baseline

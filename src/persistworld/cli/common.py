@@ -10,6 +10,7 @@ import typer
 from persistworld.config import resolve_config
 from persistworld.errors import ConfigError
 from persistworld.models.compact import COMPACT_PRESETS
+from persistworld.models.ctrl_world.config import CTRL_WORLD_PRESETS
 from persistworld.presets import PersistWorldConfig, get_preset
 from persistworld.utils.progress import console, progress_bar  # noqa: F401  (re-exported for the commands)
 
@@ -27,12 +28,20 @@ SetOption = Annotated[
 def load_config(
     preset: str, config: Path | None, overrides: list[str] | None, model: str | None = None
 ) -> PersistWorldConfig:
-    """Preset, then the model size preset (if given), then YAML file, then ``--set`` overrides."""
+    """Preset, then the model preset (if given), then YAML file, then ``--set`` overrides.
+
+    Model presets are the compact sizes (`tiny`, `demo`, `large`) and the Ctrl-World ones
+    (`ctrl_world_tiny`, `ctrl_world_full`), which also switch `backend`.
+    """
     base = get_preset(preset)
     if model is not None:
-        if model not in COMPACT_PRESETS:
-            raise ConfigError(f"unknown model preset `{model}`. Available: {sorted(COMPACT_PRESETS)}.")
-        base.model = COMPACT_PRESETS[model]()
+        if model in COMPACT_PRESETS:
+            base.backend, base.model = "compact", COMPACT_PRESETS[model]()
+        elif model.removeprefix("ctrl_world_") in CTRL_WORLD_PRESETS and model.startswith("ctrl_world_"):
+            base.backend, base.ctrl_world = "ctrl_world", CTRL_WORLD_PRESETS[model.removeprefix("ctrl_world_")]()
+        else:
+            names = [*COMPACT_PRESETS, *(f"ctrl_world_{name}" for name in CTRL_WORLD_PRESETS)]
+            raise ConfigError(f"unknown model preset `{model}`. Available: {names}.")
     return resolve_config(base, config, overrides or [])
 
 

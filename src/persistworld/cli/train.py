@@ -1,4 +1,4 @@
-"""`persistworld pretrain`: teacher-forced training of the compact world model."""
+"""`persistworld pretrain` (teacher-forced training of a world model) and `persistworld posttrain`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from persistworld.config import save_config
 from persistworld.presets import PersistWorldConfig
 
 ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="Model size preset: tiny, demo or large (default: the preset's).")
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model preset: tiny, demo or large (compact), ctrl_world_tiny or ctrl_world_full (default: the preset's).",
+    ),
 ]
 
 
@@ -33,7 +38,7 @@ def pretrain_command(
     save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
     train = cfg.pretrain
     console.print(
-        f"pretraining `{cfg.model.name}` on {cfg.data.root} ({cfg.data.train_split}), probe on "
+        f"pretraining `{cfg.backend}` `{cfg.architecture.name}` on {cfg.data.root} ({cfg.data.train_split}), probe on "
         f"{cfg.data.val_split}, {train.steps} steps of {train.batch_size} clips -> {run_dir}"
     )
     with progress_bar() as progress:
@@ -44,7 +49,7 @@ def pretrain_command(
 
         final = pretrain(
             run_dir, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
-            cfg.model, cfg.sampler, train, resume=resume, on_step=on_step,
+            cfg.architecture, cfg.sampler, train, resume=resume, on_step=on_step,
         )  # fmt: skip
     console.print(f"model (EMA weights): {final}")
     console.print(f"logs: {run_dir / 'metrics.jsonl'}, curves: {run_dir / 'curves.png'}")

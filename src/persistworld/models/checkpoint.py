@@ -19,9 +19,14 @@ from persistworld.config import config_from_dict
 from persistworld.data.stats import StateStats
 from persistworld.errors import PersistWorldError
 from persistworld.models.compact import CompactConfig, CompactWorldModel, ModelLayout
+from persistworld.models.ctrl_world.config import CtrlWorldConfig
 from persistworld.utils.atomic import atomic_path
 
 FORMAT_VERSION = 1
+#: What the training code holds: an `nn.Module` that implements the `WorldModel` protocol (either backend).
+WorldModelModule = torch.nn.Module
+#: The architecture config of either backend.
+ModelConfig = CompactConfig | CtrlWorldConfig
 
 
 class CheckpointError(PersistWorldError):
@@ -32,16 +37,31 @@ class CheckpointError(PersistWorldError):
         super().__init__(f"{self.path}: {problem}")
 
 
+BACKENDS = ("compact", "ctrl_world")
+
+
 def backend_classes(name: str, path: str | Path) -> tuple[type, type]:
     """(config class, model class) of a backend; Ctrl-World's import diffusers, so only when asked for."""
     if name == "compact":
         return CompactConfig, CompactWorldModel
     if name == "ctrl_world":
-        from persistworld.models.ctrl_world.config import CtrlWorldConfig
         from persistworld.models.ctrl_world.model import CtrlWorldModel
 
         return CtrlWorldConfig, CtrlWorldModel
-    raise CheckpointError(path, f"backend `{name}` is not supported here (known: compact, ctrl_world).")
+    raise CheckpointError(path, f"backend `{name}` is not supported here (known: {', '.join(BACKENDS)}).")
+
+
+def build_world_model(config: ModelConfig, layout: ModelLayout) -> WorldModelModule:
+    """A fresh model (random weights) of the backend that `config` describes."""
+    backend = "ctrl_world" if isinstance(config, CtrlWorldConfig) else "compact"
+    _, model_class = backend_classes(backend, "<config>")
+    return model_class(config, layout)
+
+
+def checkpoint_model_config(path: str | Path, payload: dict[str, Any]) -> ModelConfig:
+    """The architecture config stored in a checkpoint, as its backend's config class."""
+    config_class, _ = backend_classes(payload.get("backend", "compact"), path)
+    return config_from_dict(config_class, payload["model_config"], source=str(path))
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, stats: StateStats, **extra: Any) -> None:
@@ -113,8 +133,13 @@ def check_layout(path: str | Path, trained: ModelLayout, requested: ModelLayout)
     )
 
 
-def check_model_config(path: str | Path, trained: CompactConfig, requested: CompactConfig) -> None:
-    """Refuse to resume into a different architecture, naming the differing fields."""
+def check_model_config(path: str | Path, trained: ModelConfig, requested: ModelConfig) -> None:
+    """Refuse to resume into a different architecture (or backend), naming the differing fields."""
+    if type(trained) is not type(requested):
+        raise CheckpointError(
+            path, f"the checkpoint is a {type(trained).__name__} model and the config asks for a "
+            f"{type(requested).__name__} one. Pick the matching --model preset or start a new run directory.",
+        )  # fmt: skip
     trained_dict, requested_dict = asdict(trained), asdict(requested)
     differences = [k for k in trained_dict if trained_dict[k] != requested_dict[k]]
     if differences:
@@ -132,7 +157,7 @@ def load_world_model(
     expected_layout: ModelLayout | None = None,
     weights: str = "ema",
     device: torch.device | str = "cpu",
-) -> tuple[CompactWorldModel, StateStats, dict[str, Any]]:
+) -> tuple[WorldModelModule, StateStats, dict[str, Any]]:
     """Rebuild a model from a checkpoint.
 
     Args:
@@ -145,12 +170,10 @@ def load_world_model(
         The model in eval mode, its state normalisation, and the checkpoint's raw dict.
     """
     payload = read_checkpoint(path)
-    config_class, model_class = backend_classes(payload.get("backend"), path)
-    config = config_from_dict(config_class, payload["model_config"], source=str(path))
     layout = checkpoint_layout(payload)
     if expected_layout is not None:
         check_layout(path, layout, expected_layout)
-    model = model_class(config, layout)
+    model = build_world_model(checkpoint_model_config(path, payload), layout)
     key = weights if weights in payload else "model"
     if weights not in ("ema", "model"):
         raise ValueError(f"`weights` must be `ema` or `model`. Got `{weights}`.")

@@ -17,20 +17,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from persistworld.config import config_from_dict
 from persistworld.data.clips import ClipConfig, ClipSampler, FrameCache
 from persistworld.data.layout import NUM_VIEWS, STATE_DIM
 from persistworld.data.reader import EpisodeDataset
 from persistworld.data.stats import StateStats
 from persistworld.errors import PersistWorldError
 from persistworld.models.checkpoint import (
+    ModelConfig,
+    WorldModelModule,
+    build_world_model,
     check_layout,
     check_model_config,
     checkpoint_layout,
+    checkpoint_model_config,
     read_checkpoint,
     save_checkpoint,
 )
-from persistworld.models.compact import CompactConfig, CompactWorldModel, ModelLayout
+from persistworld.models.compact import ModelLayout
 from persistworld.models.sampler import SamplerConfig
 from persistworld.train.logger import MetricLogger
 from persistworld.train.optim import EMA, OptimConfig, learning_rate, make_optimizer
@@ -133,7 +136,7 @@ def pretrain(
     splits: tuple[str, str],
     resolution: tuple[int, int],
     clips: ClipConfig,
-    model_config: CompactConfig,
+    model_config: ModelConfig,
     sampler: SamplerConfig,
     config: PretrainConfig,
     *,
@@ -169,7 +172,7 @@ def pretrain(
     probe = HeldOutProbe(ClipSampler(held_out, clips, cache), config.probe, device)
 
     torch.manual_seed(config.seed)  # initial weights
-    model = CompactWorldModel(model_config, layout).to(device)
+    model = build_world_model(model_config, layout).to(device)
     ema = EMA(model, config.ema_decay)
     optimizer = make_optimizer(model.parameters(), config.optim)
     state = TrainState(0, np.random.default_rng(config.seed), torch.Generator(device).manual_seed(config.seed))
@@ -181,8 +184,7 @@ def pretrain(
         if latest is None:
             raise PersistWorldError(f"{run_dir}: --resume given, but there is no checkpoint in {store.dir}.")
         payload = read_checkpoint(latest)
-        trained_config = config_from_dict(CompactConfig, payload["model_config"], source=str(latest))
-        check_model_config(latest, trained_config, model_config)
+        check_model_config(latest, checkpoint_model_config(latest, payload), model_config)
         check_layout(latest, checkpoint_layout(payload), layout)
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
@@ -258,11 +260,11 @@ def pretrain(
 
 
 def _load_initial_weights(
-    path: Path, model: CompactWorldModel, model_config: CompactConfig, layout: ModelLayout, stats: StateStats
+    path: Path, model: WorldModelModule, model_config: ModelConfig, layout: ModelLayout, stats: StateStats
 ) -> None:
     """Load `path`'s weights into `model` after checking that architecture, layout and statistics match."""
     payload = read_checkpoint(path)
-    check_model_config(path, config_from_dict(CompactConfig, payload["model_config"], source=str(path)), model_config)
+    check_model_config(path, checkpoint_model_config(path, payload), model_config)
     check_layout(path, checkpoint_layout(payload), layout)
     trained_stats = payload["stats"]
     if not (np.allclose(trained_stats["low"], stats.low) and np.allclose(trained_stats["high"], stats.high)):
@@ -273,7 +275,7 @@ def _load_initial_weights(
     model.load_state_dict(payload["model"])
 
 
-def _ema_copy(model: CompactWorldModel, ema: EMA) -> CompactWorldModel:
-    copy = CompactWorldModel(model.config, model.layout).to(next(model.parameters()).device)
+def _ema_copy(model: WorldModelModule, ema: EMA) -> WorldModelModule:
+    copy = build_world_model(model.config, model.layout).to(next(model.parameters()).device)
     copy.load_state_dict(ema.state_dict())
     return copy.eval()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from persistworld.models.ctrl_world.text import FULL_TEXT, TINY_TEXT
 from persistworld.models.edm import EDMConfig
 
 #: SVD-img2vid's U-Net (diffusers' defaults) with Ctrl-World's 11-frame window.
@@ -68,6 +69,13 @@ class CtrlWorldConfig:
     vae: dict[str, Any] = field(default_factory=lambda: dict(FULL_VAE))
     # Width of the per-frame action tokens (the U-Net's cross-attention width).
     token_dim: int = 1024
+    # The frozen CLIP text tower (`CLIPTextConfig` keyword arguments) whose embedding of the episode's
+    # instruction is tiled to `token_dim` and added to every action token, as Ctrl-World does; None
+    # conditions on the actions alone.
+    text: dict[str, Any] | None = field(default_factory=lambda: dict(FULL_TEXT))
+    # A local folder with the CLIP tokenizer files (vocab.json, merges.txt); None = the byte-level
+    # tokenizer of `text.py`, only meaningful for random text weights.
+    tokenizer: str | None = None
     # EDM with sigma_data = 1 and Ctrl-World's log-normal training sigmas; the network is v-parametrised
     # (c_out = -sigma / sqrt(sigma^2 + 1)), see `CtrlWorldModel`.
     edm: EDMConfig = field(default_factory=lambda: EDMConfig(sigma_data=1.0, p_mean=0.7, p_std=1.6))
@@ -84,6 +92,11 @@ class CtrlWorldConfig:
                 f"unet.cross_attention_dim ({self.unet.get('cross_attention_dim')}) must equal token_dim "
                 f"({self.token_dim}): the action tokens are the U-Net's cross-attention context."
             )
+        if self.text is not None and self.token_dim % self.text.get("projection_dim", 512):
+            raise ValueError(
+                f"token_dim ({self.token_dim}) must be a multiple of text.projection_dim "
+                f"({self.text.get('projection_dim', 512)}): the text embedding is tiled to the token width."
+            )
         expected = 3 * self.unet.get("addition_time_embed_dim", 0)
         if self.unet.get("projection_class_embeddings_input_dim") != expected:
             raise ValueError(
@@ -98,6 +111,6 @@ class CtrlWorldConfig:
 
 
 CTRL_WORLD_PRESETS: dict[str, Callable[[], CtrlWorldConfig]] = {
-    "tiny": lambda: CtrlWorldConfig(name="tiny", unet=dict(TINY_UNET), vae=dict(TINY_VAE)),
+    "tiny": lambda: CtrlWorldConfig(name="tiny", unet=dict(TINY_UNET), vae=dict(TINY_VAE), text=dict(TINY_TEXT)),
     "full": lambda: CtrlWorldConfig(name="full"),
 }

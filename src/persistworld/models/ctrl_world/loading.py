@@ -1,4 +1,4 @@
-"""Build the Ctrl-World backend from local folders only: a user's SVD folder and a Ctrl-World checkpoint.
+"""Build the Ctrl-World backend from local folders only: SVD, CLIP's text tower and a Ctrl-World checkpoint.
 
 Nothing is downloaded. Every missing or mismatching file is an error that names it and shows the
 layout expected:
@@ -7,13 +7,17 @@ layout expected:
         model_index.json
         unet/config.json  unet/diffusion_pytorch_model.safetensors (or .bin)
         vae/config.json   vae/diffusion_pytorch_model.safetensors (or .bin)
+    <clip folder>/                     openai/clip-vit-base-patch32, transformers layout
+        config.json                    a CLIPModel config (its text_config is used) or a CLIPTextConfig
+        model.safetensors (or pytorch_model.bin)
+        vocab.json  merges.txt         the tokenizer
     <ctrl-world checkpoint>.pt         torch.save of CrtlWorld.state_dict(): unet.*, vae.*, action_encoder.*,
                                        text_encoder.*, image_encoder.*
 
-Ctrl-World's keys map onto ours by prefix (`CHECKPOINT_PREFIXES`). Its CLIP image encoder is loaded
-and saved by Ctrl-World but never used, so it is skipped; its text encoder is skipped too, because
-this backend does not yet condition on text (the DROID instructions are often empty), and the
-skipped groups are reported to the caller.
+Ctrl-World's keys map onto ours by prefix (`CHECKPOINT_PREFIXES`); the model's CLIP text tower is
+called `text_encoder`, as in Ctrl-World, so those keys load unchanged. Its CLIP image encoder is
+loaded and saved by Ctrl-World but never used, so it is skipped (and so is the text tower when the
+model is built without text conditioning); the skipped groups are reported to the caller.
 """
 
 from __future__ import annotations
@@ -29,10 +33,18 @@ from persistworld.models.compact import ModelLayout
 from persistworld.models.ctrl_world.config import CtrlWorldConfig
 from persistworld.models.ctrl_world.model import CtrlWorldModel
 
-CHECKPOINT_PREFIXES = {"unet.": "network.unet.", "action_encoder.": "network.action_encoder.", "vae.": "vae."}
-SKIPPED_PREFIXES = ("image_encoder.", "text_encoder.")
+CHECKPOINT_PREFIXES = {
+    "unet.": "network.unet.", "action_encoder.": "network.action_encoder.", "vae.": "vae.",
+    "text_encoder.": "text_encoder.",
+}  # fmt: skip
+SKIPPED_PREFIXES = ("image_encoder.",)
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
-SVD_LAYOUT = __doc__.split("\n\n")[2]
+CLIP_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+CLIP_TEXT_PREFIXES = ("text_model.", "text_projection.")
+# Keys of a transformers config.json that are bookkeeping, not architecture.
+CONFIG_BOOKKEEPING = ("architectures", "model_type", "transformers_version", "torch_dtype", "dtype")
+LAYOUT = __doc__.split("\n\n")[2]
+BYTE_LEVEL_VOCAB = 514  # the vocabulary of text.byte_level_tokenizer
 
 
 class CtrlWorldLoadError(PersistWorldError):
@@ -52,7 +64,7 @@ def _component(folder: Path, name: str) -> tuple[dict, Path]:
     weights = next((folder / name / f for f in WEIGHT_FILES if (folder / name / f).is_file()), None)
     if not config_file.is_file() or weights is None:
         missing = config_file if not config_file.is_file() else folder / name / WEIGHT_FILES[0]
-        raise CtrlWorldLoadError(f"{missing} not found. An SVD folder must look like this:\n{SVD_LAYOUT}")
+        raise CtrlWorldLoadError(f"{missing} not found. The folders must look like this:\n{LAYOUT}")
     try:
         return json.loads(config_file.read_text()), weights
     except json.JSONDecodeError as exc:
@@ -67,19 +79,27 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def config_from_svd_folder(folder: str | Path, layout: ModelLayout, name: str = "svd") -> CtrlWorldConfig:
-    """A `CtrlWorldConfig` with the U-Net and VAE settings of a diffusers SVD folder and the layout's frame count."""
+def config_from_svd_folder(
+    folder: str | Path, layout: ModelLayout, name: str = "svd", clip_folder: str | Path | None = None
+) -> CtrlWorldConfig:
+    """A `CtrlWorldConfig` with the U-Net and VAE settings of a diffusers SVD folder and the layout's frame count.
+
+    With `clip_folder`, the text tower and tokenizer are CLIP's from that folder; without, there is no
+    text conditioning.
+    """
     folder = Path(folder)
     if not (folder / "model_index.json").is_file():
-        raise CtrlWorldLoadError(
-            f"{folder / 'model_index.json'} not found. An SVD folder must look like this:\n{SVD_LAYOUT}"
-        )
+        raise CtrlWorldLoadError(f"{folder / 'model_index.json'} not found. The folders must look like this:\n{LAYOUT}")
     unet, _ = _component(folder, "unet")
     vae, _ = _component(folder, "vae")
     settings = {key: value for key, value in unet.items() if not key.startswith("_")}
     settings["num_frames"] = layout.num_history + 1 + layout.num_future
     vae_settings = {key: value for key, value in vae.items() if not key.startswith("_")}
-    return CtrlWorldConfig(name=name, unet=settings, vae=vae_settings, token_dim=settings["cross_attention_dim"])
+    text = None if clip_folder is None else text_config_from_clip_folder(Path(clip_folder))
+    return CtrlWorldConfig(
+        name=name, unet=settings, vae=vae_settings, token_dim=settings["cross_attention_dim"], text=text,
+        tokenizer=None if clip_folder is None else str(clip_folder),
+    )  # fmt: skip
 
 
 def load_svd_folder(model: CtrlWorldModel, folder: str | Path) -> None:
@@ -101,14 +121,15 @@ def load_ctrl_world_checkpoint(model: CtrlWorldModel, path: str | Path) -> LoadR
         raise CtrlWorldLoadError(f"{path}: not a readable torch state dict ({type(exc).__name__}: {exc}).") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    skipped = SKIPPED_PREFIXES if model.text_encoder is not None else (*SKIPPED_PREFIXES, "text_encoder.")
     report, mapped, unknown = LoadReport(), {}, []
     for key, value in state.items():
         prefix = next((p for p in CHECKPOINT_PREFIXES if key.startswith(p)), None)
-        if prefix is not None:
-            mapped[CHECKPOINT_PREFIXES[prefix] + key[len(prefix) :]] = value
-        elif key.startswith(SKIPPED_PREFIXES):
+        if key.startswith(skipped):
             group = key.split(".", 1)[0]
             report.skipped[group] = report.skipped.get(group, 0) + 1
+        elif prefix is not None:
+            mapped[CHECKPOINT_PREFIXES[prefix] + key[len(prefix) :]] = value
         else:
             unknown.append(key)
     if unknown:
@@ -116,8 +137,47 @@ def load_ctrl_world_checkpoint(model: CtrlWorldModel, path: str | Path) -> LoadR
             f"{path}: {len(unknown)} keys outside Ctrl-World's layout, e.g. {unknown[:5]}. Expected prefixes: "
             f"{sorted([*CHECKPOINT_PREFIXES, *SKIPPED_PREFIXES])}."
         )
+    if model.text_encoder is not None and any(k.startswith("text_encoder.") for k in mapped):
+        _check_tokenizer(model, path)
     _load_strict(model, mapped, path)
     return report
+
+
+def _check_tokenizer(model: CtrlWorldModel, source: Path) -> None:
+    """Refuse text weights that the model's tokenizer cannot feed (real CLIP weights need CLIP's tokenizer)."""
+    vocab = (model.config.text or {}).get("vocab_size")
+    if model.config.tokenizer is None and vocab != BYTE_LEVEL_VOCAB:
+        raise CtrlWorldLoadError(
+            f"{source} holds CLIP text weights with a {vocab}-token vocabulary, but the model has no tokenizer "
+            "folder (config `tokenizer`), and the built-in byte-level tokenizer only suits random weights. Pass "
+            f"the CLIP folder (clip_folder=...). The folders must look like this:\n{LAYOUT}"
+        )
+
+
+def text_config_from_clip_folder(folder: Path) -> dict:
+    """`CLIPTextConfig` keyword arguments of a CLIP folder (a full CLIP model's `text_config`, or a text model's)."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise CtrlWorldLoadError(f"{config_file} not found. The folders must look like this:\n{LAYOUT}")
+    try:
+        settings = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise CtrlWorldLoadError(f"{config_file}: not valid JSON ({exc}).") from exc
+    settings = settings.get("text_config", settings)
+    return {k: v for k, v in settings.items() if not k.startswith("_") and k not in CONFIG_BOOKKEEPING}
+
+
+def load_clip_folder(model: CtrlWorldModel, folder: str | Path) -> None:
+    """Load the text tower's weights (`text_model.*`, `text_projection.*`) of a local CLIP folder into `model`."""
+    folder = Path(folder)
+    if model.text_encoder is None:
+        raise CtrlWorldLoadError(f"{folder}: this model is built without text conditioning (config `text` is None).")
+    weights = next((folder / f for f in CLIP_WEIGHT_FILES if (folder / f).is_file()), None)
+    if weights is None:
+        missing = folder / CLIP_WEIGHT_FILES[0]
+        raise CtrlWorldLoadError(f"{missing} not found. The folders must look like this:\n{LAYOUT}")
+    state = {k: v for k, v in _read_weights(weights).items() if k.startswith(CLIP_TEXT_PREFIXES)}
+    _load_strict(model.text_encoder, state, weights)
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -143,10 +203,19 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source
 
 
 def from_local_folders(
-    svd_folder: str | Path, layout: ModelLayout, checkpoint: str | Path | None = None
+    svd_folder: str | Path,
+    layout: ModelLayout,
+    checkpoint: str | Path | None = None,
+    clip_folder: str | Path | None = None,
 ) -> tuple[CtrlWorldModel, LoadReport]:
-    """The backend with SVD's architecture and weights, then (optionally) a Ctrl-World checkpoint on top."""
-    model = CtrlWorldModel(config_from_svd_folder(svd_folder, layout), layout)
+    """The backend with SVD's architecture and weights, CLIP's text tower, then (optionally) a Ctrl-World checkpoint.
+
+    Without `clip_folder` the model conditions on the actions alone (its text tower would have no
+    tokenizer); a checkpoint's `text_encoder.*` keys are then skipped and reported.
+    """
+    model = CtrlWorldModel(config_from_svd_folder(svd_folder, layout, clip_folder=clip_folder), layout)
     load_svd_folder(model, svd_folder)
+    if clip_folder is not None:
+        load_clip_folder(model, clip_folder)
     report = load_ctrl_world_checkpoint(model, checkpoint) if checkpoint is not None else LoadReport()
     return model, report

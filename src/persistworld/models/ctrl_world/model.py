@@ -26,6 +26,7 @@ from torch import nn
 from persistworld.models.compact import ModelLayout
 from persistworld.models.ctrl_world.config import CtrlWorldConfig
 from persistworld.models.ctrl_world.network import CtrlWorldNetwork
+from persistworld.models.ctrl_world.text import TextEmbedder, build_text_encoder, load_tokenizer
 from persistworld.models.edm import precondition
 from persistworld.models.protocol import Condition
 
@@ -53,6 +54,9 @@ class CtrlWorldModel(nn.Module):
         self.config, self.layout = config, layout
         self.network = CtrlWorldNetwork(config, layout.action_dim)
         self.vae = AutoencoderKLTemporalDecoder(**config.vae).requires_grad_(False)
+        # Same attribute name as Ctrl-World's, so that its `text_encoder.*` keys load unchanged.
+        self.text_encoder = None if config.text is None else build_text_encoder(config.text)
+        self._texts = None if config.text is None else TextEmbedder(load_tokenizer(config.tokenizer))
         self._cache: list[tuple[torch.Tensor, tuple, torch.Tensor]] = []
 
     @property
@@ -144,9 +148,17 @@ class CtrlWorldModel(nn.Module):
         return precondition(network, x_sigma, sigma, cond, self.sigma_data)
 
     def action_tokens(self, cond: Condition) -> torch.Tensor:
-        """(B, Hn + F + 1, D) tokens of the history and predicted frames' states; zero where actions are dropped."""
+        """(B, Hn + F + 1, D) tokens of the history and predicted frames' states (+ the instruction's embedding).
+
+        Where the actions are dropped (CFG's unconditional branch, action dropout in training) the whole
+        token is zeroed, text included, as in Ctrl-World.
+        """
         states = torch.cat([cond.history_actions, cond.actions], dim=1)
-        tokens = self.network.action_encoder(states)
+        text = None
+        if self.text_encoder is not None:
+            texts = cond.texts if cond.texts is not None else [""] * len(cond)
+            text = self._texts(self.text_encoder, texts).to(states.dtype)
+        tokens = self.network.action_encoder(states, text)
         return tokens * cond.action_mask.to(tokens.dtype).view(-1, 1, 1)
 
     def lora_targets(self) -> list[str]:
