@@ -103,3 +103,19 @@ def test_averaged_draws_are_the_mean_of_consecutive_draws_and_approach_the_poste
         sample(model, cond, SamplerConfig(draws=2), noise=torch.zeros(model.target_shape(cond)))
     with pytest.raises(ValueError, match="`draws` must be >= 1"):
         SamplerConfig(draws=0)
+
+
+def test_row_chunks_bound_the_model_batch_and_give_the_same_samples():
+    model = GaussianWorldModel(std=0.05, action_gain=0.5)
+    cond = random_condition(batch=5)
+    noise = torch.randn(model.target_shape(cond), generator=torch.Generator().manual_seed(0))
+    config = SamplerConfig(num_steps=3, order=2, cfg_scale=1.5)
+    whole = sample(model, cond, config, noise=noise).x0
+    batches = []
+    denoise = model.denoise
+    model.denoise = lambda x, sigma, c: batches.append(len(c)) or denoise(x, sigma, c)
+    chunked = sample(model, cond, SamplerConfig(num_steps=3, order=2, cfg_scale=1.5, max_batch=2), noise=noise).x0
+    torch.testing.assert_close(chunked, whole)
+    assert max(batches) == 2 and sum(batches) == 5 * 2 * 5  # 5 rows x (cond + uncond) x 5 Heun evaluations
+    with pytest.raises(ValueError, match="max_batch"):
+        SamplerConfig(max_batch=-1)

@@ -17,6 +17,7 @@ from persistworld.models.checkpoint import load_world_model, save_checkpoint
 from persistworld.models.compact import COMPACT_PRESETS, CompactWorldModel
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rl.branching import BranchingConfig
+from persistworld.rl.objective import ObjectiveConfig
 from persistworld.rl.posttrain import PosttrainConfig, posttrain
 from persistworld.train.logger import read_stream
 from persistworld.train.pretrain import data_layout
@@ -70,6 +71,31 @@ def test_posttrain_updates_adapters_logs_and_writes_a_plain_checkpoint(setup, tm
     assert train[0]["eta"] == pytest.approx(0.001) and train[-1]["old_divergence"] > 0
     assert [row["step"] for row in read_stream(tmp_path / "run", "probe")] == [0, 2, 4]
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000  # the curves are drawn at every probe
+
+
+def test_micro_batches_in_collection_and_update_give_the_same_training(setup, tmp_path: Path):
+    root, base = setup
+    layout = data_layout(RESOLUTION, CLIPS)
+
+    def train(name: str, chunk: int) -> tuple[list[dict], dict]:
+        collection = SamplerConfig(num_steps=2, max_batch=chunk)
+        branching = BranchingConfig(
+            candidates=4, max_prefix=1, min_continuation=2, max_continuation=2, sampler=collection
+        )
+        cfg = config(2, micro_batch=chunk, branching=branching, objective=ObjectiveConfig(kl_weight=0.1))  # KL too
+        probe = SamplerConfig(num_steps=1, max_batch=chunk)
+        final = posttrain(tmp_path / name, base, root, ("train", "val"), RESOLUTION, CLIPS, probe, cfg)
+        return read_stream(tmp_path / name, "train"), load_world_model(final, expected_layout=layout)[0].state_dict()
+
+    whole_logs, whole = train("whole", 0)
+    chunked_logs, chunked = train("chunked", 3)  # K = 4 in chunks of 3 and 1
+    for a, b in zip(whole_logs, chunked_logs, strict=True):
+        for key in ("loss", "kl", "reward_mean", "grad_norm"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-7), key
+    for key, value in whole.items():
+        torch.testing.assert_close(chunked[key], value, atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="micro_batch"):
+        config(1, micro_batch=-1)
 
 
 def test_resume_continues_exactly(setup, tmp_path: Path):

@@ -43,8 +43,14 @@ class SamplerConfig:
     # a single draw of a model trained mostly at low noise still carries grain from its input noise
     # (docs/baseline.md). Costs n model evaluations per step.
     draws: int = 1
+    # Rows (conditions x candidates) per model call; 0 = the whole batch in one call. Bounds the memory
+    # of big models (the K = 16 candidates of a group on the full Ctrl-World); the samples are the same
+    # up to float summation order.
+    max_batch: int = 0
 
     def __post_init__(self) -> None:
+        if self.max_batch < 0:
+            raise ValueError(f"`max_batch` must be >= 0 (0 = no limit). Got {self.max_batch}.")
         if self.num_steps < 1:
             raise ValueError(f"`num_steps` must be >= 1. Got {self.num_steps}.")
         if self.order not in (1, 2):
@@ -133,28 +139,51 @@ def sample(
     shape = model.target_shape(cond)
     if noise is not None and tuple(noise.shape) != tuple(shape):
         raise ValueError(f"noise has shape {tuple(noise.shape)}, the model's target has {tuple(shape)}.")
+    denoiser = RowChunkedDenoiser(model, cond, config)
     if config.draws == 1:
         return _sample_once(
-            model, cond, config, noise if noise is not None else randn(shape, generator, device), generator
+            denoiser, config, noise if noise is not None else randn(shape, generator, device), generator
         )
     if noise is not None:
         raise ValueError(f"explicit `noise` gives one draw; this sampler averages {config.draws}: pass a generator.")
-    draws = [_sample_once(model, cond, config, randn(shape, generator, device), generator) for _ in range(config.draws)]
+    draws = [_sample_once(denoiser, config, randn(shape, generator, device), generator) for _ in range(config.draws)]
     return SampleResult(
         x0=torch.stack([d.x0 for d in draws]).mean(0),
         x0_per_step=[torch.stack(step).mean(0) for step in zip(*(d.x0_per_step for d in draws), strict=True)],
     )
 
 
+class RowChunkedDenoiser:
+    """The guided denoiser of a batch of conditions, called on at most `config.max_batch` rows at a time.
+
+    The conditions of the chunks are cut once, here, and reused at every sampler step, so that a
+    backend's per-condition caches (Ctrl-World's conditioning latents) keep hitting.
+    """
+
+    def __init__(self, model: WorldModel, cond: Condition, config: SamplerConfig):
+        rows = len(cond)
+        size = config.max_batch or rows
+        self.model, self.config, self.device = model, config, cond.current.device
+        self.chunks = [(start, min(start + size, rows)) for start in range(0, rows, size)]
+        self.conds = [cond] if len(self.chunks) == 1 else [cond.select(list(range(a, b))) for a, b in self.chunks]
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """(B, ...) x0-predictions at (B,) noise levels."""
+        parts = [
+            guided_denoise(self.model, x[a:b], sigma[a:b], cond, self.config)
+            for (a, b), cond in zip(self.chunks, self.conds, strict=True)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def _sample_once(
-    model: WorldModel,
-    cond: Condition,
+    denoiser: RowChunkedDenoiser,
     config: SamplerConfig,
     noise: torch.Tensor,
     generator: torch.Generator | Sequence[torch.Generator] | None,
 ) -> SampleResult:
     """One draw: integrate from ``noise * sigma_max`` down the Karras grid."""
-    device = cond.current.device
+    device = denoiser.device
     shape = noise.shape
     sigmas = karras_sigmas(config.num_steps, config.sigma_min, config.sigma_max, config.rho, device)
     x = noise.to(device) * sigmas[0]
@@ -167,12 +196,12 @@ def _sample_once(
             sigma_hat = sigma * (1 + gamma_max)
             x = x + (sigma_hat**2 - sigma**2).sqrt() * config.s_noise * randn(shape, generator, device)
             sigma = sigma_hat
-        x0 = guided_denoise(model, x, sigma.expand(batch), cond, config)
+        x0 = denoiser(x, sigma.expand(batch))
         x0_per_step.append(x0)
         derivative = (x - x0) / sigma
         x_next = x + (sigma_next - sigma) * derivative
         if config.order == 2 and sigma_next > 0:  # Heun correction
-            x0_next = guided_denoise(model, x_next, sigma_next.expand(batch), cond, config)
+            x0_next = denoiser(x_next, sigma_next.expand(batch))
             derivative = 0.5 * (derivative + (x_next - x0_next) / sigma_next)
             x_next = x + (sigma_next - sigma) * derivative
         x = x_next

@@ -79,6 +79,10 @@ class PosttrainConfig:
     rollback_tolerance: float = 0.01  # in reward units (the probe's mean reward)
     spread_warning: float = 0.002  # warn when within-group reward std / |mean| falls below this
     checkpoint_every: int = 25
+    # Candidates per forward/backward pass of the update (0 = the whole group at once): bounds the
+    # activation memory of big models (K = 16 on the full Ctrl-World) without changing the gradients.
+    # Collection is bounded by the sampler's own `max_batch`.
+    micro_batch: int = 0
     cached_episodes: int = 32  # training episodes kept decoded in memory
     seed: int = 0
     device: str = "auto"
@@ -88,6 +92,8 @@ class PosttrainConfig:
         for name in ("iterations", "groups_per_step", "probe_every", "checkpoint_every", "probe_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Got {getattr(self, name)}.")
+        if self.micro_batch < 0:
+            raise ValueError(f"`micro_batch` must be >= 0 (0 = the whole group). Got {self.micro_batch}.")
 
 
 class _Tracks:
@@ -105,11 +111,17 @@ class _Tracks:
         return self.cache[episode_id]
 
 
-def group_loss(
+def group_backward(
     model: CompactWorldModel, adapters: PolicyAdapters, group: Group, r: torch.Tensor, config: PosttrainConfig,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
-    """The contrastive loss of one group's first clips (D_old and D_ref without gradients)."""
+    generator: torch.Generator, scale: float = 1.0,
+) -> dict[str, float]:  # fmt: skip
+    """Backpropagate `scale` x the contrastive loss of one group's first clips; returns the loss parts.
+
+    D_old and D_ref run without gradients. The candidates go through the model `config.micro_batch`
+    at a time (0 = all K at once): sigma and noise are drawn for the whole group first and the loss is
+    a mean over candidates, so each chunk's loss is weighted by its share of the group and the
+    gradients equal the unchunked ones up to float summation order.
+    """
     k = group.x0.shape[0]
     device = group.x0.device
     edm = model.config.edm
@@ -120,15 +132,25 @@ def group_loss(
         sigma = sample_training_sigma(k, edm, generator, device)
         noise = torch.randn(group.x0.shape, generator=generator, device=device)
     x_sigma = group.x0 + sigma.view(-1, *[1] * (group.x0.dim() - 1)) * noise
-    d_theta = model.denoise(x_sigma, sigma, group.cond)
-    with torch.no_grad():
-        with adapters.use(OLD):
-            d_old = model.denoise(x_sigma, sigma, group.cond)
-        d_ref = None
-        if config.objective.kl_weight > 0:
-            with adapters.use(REFERENCE):
-                d_ref = model.denoise(x_sigma, sigma, group.cond)
-    return contrastive_x0_loss(d_theta, d_old, group.x0, r, config.objective, d_ref=d_ref)
+    size = config.micro_batch or k
+    parts: dict[str, float] = {}
+    for start in range(0, k, size):
+        rows = slice(start, min(start + size, k))
+        share = (rows.stop - rows.start) / k
+        cond = group.cond if size >= k else group.cond.select(list(range(rows.start, rows.stop)))
+        d_theta = model.denoise(x_sigma[rows], sigma[rows], cond)
+        with torch.no_grad():
+            with adapters.use(OLD):
+                d_old = model.denoise(x_sigma[rows], sigma[rows], cond)
+            d_ref = None
+            if config.objective.kl_weight > 0:
+                with adapters.use(REFERENCE):
+                    d_ref = model.denoise(x_sigma[rows], sigma[rows], cond)
+        loss, chunk_parts = contrastive_x0_loss(d_theta, d_old, group.x0[rows], r[rows], config.objective, d_ref=d_ref)
+        (loss * (share * scale)).backward()
+        for key, value in chunk_parts.items():
+            parts[key] = parts.get(key, 0.0) + value * share
+    return parts
 
 
 def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfig) -> torch.Tensor:
@@ -312,8 +334,7 @@ def optimization_step(
     parts: dict[str, float] = {"prefix": 0.0}
     for group, group_r, (_, seed) in zip(collected, parallel.share(r), mine, strict=True):
         generator = torch.Generator(device).manual_seed(seed + 2)  # collection used seed and seed + 1
-        loss, group_parts = group_loss(model, adapters, group, group_r, config, generator)
-        (loss / total).backward()
+        group_parts = group_backward(model, adapters, group, group_r, config, generator, scale=1 / total)
         for key, value in group_parts.items():
             parts[key] = parts.get(key, 0.0) + value / total
         parts["prefix"] += group.prefix / total

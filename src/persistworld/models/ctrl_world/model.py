@@ -32,7 +32,9 @@ from persistworld.models.protocol import Condition
 
 LATENT_DOWNSAMPLING = 8
 ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
-CACHED_CONDITIONS = 4  # history and current, conditional and unconditional share them
+# Conditioning tensors whose latents are kept: history and current per row chunk of the sampler
+# (`SamplerConfig.max_batch`); CFG's unconditional branch shares them with the conditional one.
+CACHED_CONDITIONS = 16
 
 
 class CtrlWorldModel(nn.Module):
