@@ -35,8 +35,7 @@ from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
-from persistworld.models.checkpoint import load_world_model, save_checkpoint
-from persistworld.models.compact import CompactWorldModel
+from persistworld.models.checkpoint import WorldModelModule, load_world_model, save_checkpoint
 from persistworld.models.edm import sample_training_sigma
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rl.adapters import OLD, REFERENCE, LoraSettings, PolicyAdapters
@@ -112,7 +111,7 @@ class _Tracks:
 
 
 def group_backward(
-    model: CompactWorldModel, adapters: PolicyAdapters, group: Group, r: torch.Tensor, config: PosttrainConfig,
+    model: WorldModelModule, adapters: PolicyAdapters, group: Group, r: torch.Tensor, config: PosttrainConfig,
     generator: torch.Generator, scale: float = 1.0,
 ) -> dict[str, float]:  # fmt: skip
     """Backpropagate `scale` x the contrastive loss of one group's first clips; returns the loss parts.
@@ -167,7 +166,7 @@ def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfi
 
 @torch.no_grad()
 def probe_score(
-    model: CompactWorldModel, tracks: list[EpisodeTrack], clips: ClipConfig, sampler: SamplerConfig, steps: int,
+    model: WorldModelModule, tracks: list[EpisodeTrack], clips: ClipConfig, sampler: SamplerConfig, steps: int,
     reward: Reward, seed: int, device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
     """Held-out rollouts of the trained policy from frame 0, scored with the reward and each of its terms."""
@@ -314,7 +313,7 @@ def posttrain(
 
 
 def optimization_step(
-    model: CompactWorldModel, adapters: PolicyAdapters, optimizer: torch.optim.Optimizer, work: StepWork,
+    model: WorldModelModule, adapters: PolicyAdapters, optimizer: torch.optim.Optimizer, work: StepWork,
     tracks: Callable[[str], EpisodeTrack], clips: ClipConfig, reward: Reward, config: PosttrainConfig,
     parallel: Distributed, device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
