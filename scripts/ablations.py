@@ -3,6 +3,7 @@
     python scripts/ablations.py --list
     python scripts/ablations.py --only k4 prefix_fixed3 --iterations 100      # a subset, shorter runs
     python scripts/ablations.py                                               # all of them (hours on a CPU)
+    python scripts/ablations.py --only default k2 --iterations 40 --set posttrain.rollback=false   # short runs
 
 Each ablation is `persistworld posttrain --config <config>` with a few `--set` overrides, in
 ``<out>/<name>``; an interrupted run resumes, a finished one is reused. Then one `persistworld evaluate`
@@ -54,7 +55,7 @@ def train(name: str, args: argparse.Namespace) -> Path:
     if model.is_file():
         return model
     resume = ["--resume"] if (run_dir / "checkpoints" / "latest.pt").is_file() else []
-    overrides = sets([*ABLATIONS[name], f"posttrain.iterations={args.iterations}"])
+    overrides = sets([*args.set, *ABLATIONS[name], f"posttrain.iterations={args.iterations}"])
     command = [*CLI, "posttrain", "--config", str(args.config), "--run-dir", str(run_dir), *resume, *overrides]
     print(f"[{name}] {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32, help="held-out test episodes for the evaluation")
     parser.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), help="run these ablations only")
     parser.add_argument("--list", action="store_true", help="print the ablations and their overrides")
+    parser.add_argument("--set", action="append", default=[], help="an override for every run (repeatable)")
     args = parser.parse_args()
     names = args.only or list(ABLATIONS)
     if args.list:
@@ -104,8 +106,9 @@ def main() -> None:
     results = json.loads((evaluation / "results.json").read_text())
     setting = f"{results['split']}, {len(results['episode_ids'])} episodes x {results['steps']} steps"
     print(
-        f"\nchange of the mean against the baseline (paired wins / episodes); {args.iterations} iterations each; "
-        f"{setting}, seed {results['seed']}; GMSD: lower is better, wins counted that way\n"
+        f"\nchange of the mean against the baseline (paired wins / episodes); {args.iterations} iterations each"
+        f"{'; ' + ', '.join(args.set) if args.set else ''}; {setting}, seed {results['seed']}; GMSD: lower is "
+        "better, wins counted that way\n"
     )
     print("\n".join(table(results, names)))
 
