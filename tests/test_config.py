@@ -69,3 +69,16 @@ def test_scientific_notation_without_a_dot_is_a_number_for_float_fields(tmp_path
         resolve_config(get_preset("demo"), overrides=["pretrain.optim.lr=fast"])
     with pytest.raises(ConfigError, match="must be an integer"):
         resolve_config(get_preset("demo"), overrides=["clips.num_future=3e2"])  # not silently an int
+
+
+def test_the_repositorys_config_files_resolve_and_a_ctrl_world_config_round_trips(tmp_path: Path):
+    files = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert files
+    for path in files:  # a renamed or removed field breaks a documented command: fail here instead
+        resolve_config(get_preset("demo"), path)
+    config = resolve_config(get_preset("droid"), None, ["backend=ctrl_world", "ctrl_world.text=null"])
+    assert config.architecture is config.ctrl_world and config.ctrl_world.text is None
+    save_config(config, tmp_path / "ctrl_world.yaml")
+    assert resolve_config(get_preset("demo"), tmp_path / "ctrl_world.yaml") == config
+    with pytest.raises(ConfigError, match="backend"):
+        resolve_config(get_preset("demo"), None, ["backend=svd"])
