@@ -110,6 +110,8 @@ def test_conditioning_latents_are_cached_per_tensor_and_refreshed_when_it_change
 
 def test_lora_targets_are_the_unet_attention_projections_only():
     model = tiny_model()
+    # every attention runs through torch's fused scaled_dot_product_attention (the GPU path's flash kernels)
+    assert {type(p).__name__ for p in model.network.unet.attn_processors.values()} == {"AttnProcessor2_0"}
     targets = model.lora_targets()
     modules = dict(model.named_modules())
     assert targets and all(t.startswith("network.unet.") and t in modules for t in targets)
