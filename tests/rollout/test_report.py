@@ -48,3 +48,12 @@ def test_drift_report_compares_like_with_like():
     assert len(summary["rollout"]["ssim/wrist"]) == 3
     expected = float(report.rollout["psnr/external"][:, 0].mean())
     assert summary["rollout"]["psnr/external"][0] == pytest.approx(expected, abs=1e-5)
+
+
+def test_long_model_names_wrap_inside_the_video_label_instead_of_being_cut():
+    from persistworld.rollout.video import _label
+
+    label = _label("teacher-forced baseline", height=96)
+    ink_rows = np.flatnonzero((label < 128).any(axis=(1, 2)))
+    assert np.diff(ink_rows).max() > 1  # two lines of text, separated by white rows
+    assert not (label[:, -4:] < 128).any()  # nothing runs off the right edge

@@ -18,8 +18,18 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
 
 
 def _label(text: str, height: int, width: int = 96) -> np.ndarray:
+    """A white panel with `text` word-wrapped to its width (long model names would be cut off otherwise)."""
     image = Image.new("RGB", (width, height), (255, 255, 255))
-    ImageDraw.Draw(image).text((4, height // 2 - 6), text, fill=(0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}") <= width - 8:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    block = "\n".join(lines)
+    _, top, _, bottom = draw.multiline_textbbox((0, 0), block)
+    draw.multiline_text((4, max(0, (height - (bottom - top)) // 2)), block, fill=(0, 0, 0))
     return np.asarray(image)
 
 
