@@ -34,14 +34,13 @@ def load_config(
     (`ctrl_world_tiny`, `ctrl_world_full`), which also switch `backend`.
     """
     base = get_preset(preset)
-    if model is not None:
-        if model in COMPACT_PRESETS:
-            base.backend, base.model = "compact", COMPACT_PRESETS[model]()
-        elif model.removeprefix("ctrl_world_") in CTRL_WORLD_PRESETS and model.startswith("ctrl_world_"):
-            base.backend, base.ctrl_world = "ctrl_world", CTRL_WORLD_PRESETS[model.removeprefix("ctrl_world_")]()
-        else:
-            names = [*COMPACT_PRESETS, *(f"ctrl_world_{name}" for name in CTRL_WORLD_PRESETS)]
-            raise ConfigError(f"unknown model preset `{model}`. Available: {names}.")
+    ctrl_world = {f"ctrl_world_{name}": make for name, make in CTRL_WORLD_PRESETS.items()}
+    if model in COMPACT_PRESETS:
+        base.backend, base.model = "compact", COMPACT_PRESETS[model]()
+    elif model in ctrl_world:
+        base.backend, base.ctrl_world = "ctrl_world", ctrl_world[model]()
+    elif model is not None:
+        raise ConfigError(f"unknown model preset `{model}`. Available: {[*COMPACT_PRESETS, *ctrl_world]}.")
     return resolve_config(base, config, overrides or [])
 
 

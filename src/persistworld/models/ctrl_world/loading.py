@@ -60,10 +60,15 @@ class LoadReport:
 
 def _component(folder: Path, name: str) -> tuple[dict, Path]:
     """The config and weight file of one diffusers component (``unet`` or ``vae``)."""
-    config_file = folder / name / "config.json"
-    weights = next((folder / name / f for f in WEIGHT_FILES if (folder / name / f).is_file()), None)
+    return _config_and_weights(folder / name, WEIGHT_FILES)
+
+
+def _config_and_weights(folder: Path, weight_files: tuple[str, ...]) -> tuple[dict, Path]:
+    """A model folder's parsed ``config.json`` and its first weight file that exists (errors name the missing one)."""
+    config_file = folder / "config.json"
+    weights = next((folder / f for f in weight_files if (folder / f).is_file()), None)
     if not config_file.is_file() or weights is None:
-        missing = config_file if not config_file.is_file() else folder / name / WEIGHT_FILES[0]
+        missing = config_file if not config_file.is_file() else folder / weight_files[0]
         raise CtrlWorldLoadError(f"{missing} not found. The folders must look like this:\n{LAYOUT}")
     try:
         return json.loads(config_file.read_text()), weights
@@ -156,13 +161,7 @@ def _check_tokenizer(model: CtrlWorldModel, source: Path) -> None:
 
 def text_config_from_clip_folder(folder: Path) -> dict:
     """`CLIPTextConfig` keyword arguments of a CLIP folder (a full CLIP model's `text_config`, or a text model's)."""
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise CtrlWorldLoadError(f"{config_file} not found. The folders must look like this:\n{LAYOUT}")
-    try:
-        settings = json.loads(config_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CtrlWorldLoadError(f"{config_file}: not valid JSON ({exc}).") from exc
+    settings, _ = _config_and_weights(folder, CLIP_WEIGHT_FILES)
     settings = settings.get("text_config", settings)
     return {k: v for k, v in settings.items() if not k.startswith("_") and k not in CONFIG_BOOKKEEPING}
 
@@ -172,10 +171,7 @@ def load_clip_folder(model: CtrlWorldModel, folder: str | Path) -> None:
     folder = Path(folder)
     if model.text_encoder is None:
         raise CtrlWorldLoadError(f"{folder}: this model is built without text conditioning (config `text` is None).")
-    weights = next((folder / f for f in CLIP_WEIGHT_FILES if (folder / f).is_file()), None)
-    if weights is None:
-        missing = folder / CLIP_WEIGHT_FILES[0]
-        raise CtrlWorldLoadError(f"{missing} not found. The folders must look like this:\n{LAYOUT}")
+    _, weights = _config_and_weights(folder, CLIP_WEIGHT_FILES)
     state = {k: v for k, v in _read_weights(weights).items() if k.startswith(CLIP_TEXT_PREFIXES)}
     _load_strict(model.text_encoder, state, weights)
 

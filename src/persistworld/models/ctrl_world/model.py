@@ -25,6 +25,7 @@ from torch import nn
 
 from persistworld.models.compact import ModelLayout
 from persistworld.models.ctrl_world.config import CtrlWorldConfig
+from persistworld.models.ctrl_world.frozen import weights_state
 from persistworld.models.ctrl_world.network import CtrlWorldNetwork
 from persistworld.models.ctrl_world.text import TextEmbedder, build_text_encoder, load_tokenizer
 from persistworld.models.edm import precondition
@@ -107,7 +108,7 @@ class CtrlWorldModel(nn.Module):
         tensor's memory cannot be mistaken for it) and the VAE weights' storage and versions (so that
         loading or moving weights invalidates it).
         """
-        key = (frames._version, tuple((p.data_ptr(), p._version) for p in self.vae.parameters()))
+        key = (frames._version, weights_state(self.vae))
         for tensor, cached_key, latents in self._cache:
             if tensor is frames and cached_key == key:
                 return latents

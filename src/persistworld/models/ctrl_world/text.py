@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from persistworld.errors import PersistWorldError
+from persistworld.models.ctrl_world.frozen import weights_state
 
 #: CLIP ViT-B/32's text tower (openai/clip-vit-base-patch32), the one Ctrl-World uses.
 FULL_TEXT: dict[str, Any] = {
@@ -119,7 +120,7 @@ class TextEmbedder:
     @torch.no_grad()
     def __call__(self, encoder: torch.nn.Module, texts: list[str]) -> torch.Tensor:
         """(B, projection_dim) embeddings of `texts` (the tower runs on the new ones only)."""
-        key = tuple((p.data_ptr(), p._version) for p in encoder.parameters())
+        key = weights_state(encoder)
         if key != self._weights_key:  # new weights (loaded, moved, cast): forget everything
             self._cache, self._weights_key = {}, key
         new = sorted({t for t in texts if t not in self._cache})
