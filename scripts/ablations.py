@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from persistworld.train.logger import read_stream
 
 ABLATIONS: dict[str, list[str]] = {
     "default": [],
@@ -61,6 +64,20 @@ def train(name: str, args: argparse.Namespace) -> Path:
     print(f"[{name}] {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
     return model
+
+
+def training_table(out: Path, names: list[str]) -> list[str]:
+    """Per ablation, from its own log: median seconds per step, mean candidate spread, first and last probe."""
+    lines = ["| ablation | seconds per step (median) | within-group reward std / mean | probe reward, first -> last |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name in names:
+        train_rows, probes = read_stream(out / name, "train"), read_stream(out / name, "probe")
+        seconds = statistics.median(r["time_rollout"] + r["time_reward"] + r["time_update"] for r in train_rows)
+        spread = statistics.mean(r["spread"] for r in train_rows)
+        first, last = probes[0], probes[-1]
+        probe = f"{first['reward']:.4f} (step {first['step']}) -> {last['reward']:.4f} (step {last['step']})"
+        lines.append(f"| {name} | {seconds:.1f} | {spread:.2%} | {probe} |")
+    return lines
 
 
 def table(results: dict, names: list[str]) -> list[str]:
@@ -108,6 +125,8 @@ def main() -> None:
         "better, wins counted that way\n"
     )
     print("\n".join(table(results, names)))
+    print("\ntraining, from each run's metrics.jsonl:\n")
+    print("\n".join(training_table(args.out, names)))
 
 
 def evaluate(models: list[Path], names: list[str], evaluation: Path, args: argparse.Namespace) -> None:
