@@ -165,10 +165,7 @@ def test_a_ctrl_world_state_dict_loads_and_gives_the_same_outputs(tmp_path: Path
 
 def test_an_svd_folder_in_diffusers_layout_builds_the_backend(tmp_path: Path):
     source = tiny_model(seed=3, text=False)  # without a CLIP folder the backend conditions on actions alone
-    svd = tmp_path / "svd"
-    source.network.unet.save_pretrained(svd / "unet")
-    source.vae.save_pretrained(svd / "vae")
-    (svd / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
+    svd = write_svd_folder(source, tmp_path / "svd")
     torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
     model, _ = from_local_folders(svd, LAYOUT, tmp_path / "ctrl_world.pt")
     cond = condition()
@@ -259,23 +256,35 @@ def test_the_instruction_changes_the_tokens_and_each_text_is_embedded_once():
     assert no_text.text_encoder is None and no_text.action_tokens(cond).shape == tokens.shape
 
 
-def test_a_clip_folder_gives_the_text_tower_and_its_tokenizer(tmp_path: Path):
+def write_svd_folder(model: CtrlWorldModel, folder: Path) -> Path:
+    """`model`'s U-Net and VAE as a diffusers SVD folder."""
+    model.network.unet.save_pretrained(folder / "unet")
+    model.vae.save_pretrained(folder / "vae")
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
+    return folder
+
+
+def write_clip_folder(model: CtrlWorldModel, folder: Path) -> Path:
+    """`model`'s text tower inside a full transformers CLIP folder (tiny vision tower), with its tokenizer."""
     from transformers import CLIPConfig, CLIPModel
 
     from persistworld.models.ctrl_world.text import TINY_TEXT, byte_level_tokenizer
 
-    source = tiny_model(seed=4)
-    svd, clip = tmp_path / "svd", tmp_path / "clip"
-    source.network.unet.save_pretrained(svd / "unet")
-    source.vae.save_pretrained(svd / "vae")
-    (svd / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
     vision = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37,
               "image_size": 32, "patch_size": 8}  # fmt: skip
     clip_model = CLIPModel(CLIPConfig(text_config=dict(TINY_TEXT), vision_config=vision, projection_dim=512))
-    clip_model.text_model.load_state_dict(source.text_encoder.text_model.state_dict())
-    clip_model.text_projection.load_state_dict(source.text_encoder.text_projection.state_dict())
-    clip_model.save_pretrained(clip)
-    byte_level_tokenizer().save_pretrained(clip)
+    clip_model.text_model.load_state_dict(model.text_encoder.text_model.state_dict())
+    clip_model.text_projection.load_state_dict(model.text_encoder.text_projection.state_dict())
+    clip_model.save_pretrained(folder)
+    byte_level_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def test_a_clip_folder_gives_the_text_tower_and_its_tokenizer(tmp_path: Path):
+    from persistworld.models.ctrl_world.text import TINY_TEXT
+
+    source = tiny_model(seed=4)
+    svd, clip = write_svd_folder(source, tmp_path / "svd"), write_clip_folder(source, tmp_path / "clip")
     torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
 
     model, report = from_local_folders(svd, LAYOUT, clip_folder=clip)
@@ -330,3 +339,32 @@ def test_pretrain_resume_and_evaluate_commands_run_this_backend_on_real_droid_fr
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "results.json").read_text())["summary"]
     assert len(summary) == 2 and all(0 < s["wrist"]["ssim"]["mean"] <= 1 for s in summary.values())  # + copy baseline
+
+
+def test_import_ctrl_world_writes_a_checkpoint_that_the_other_commands_load(droid_mini: Path, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from persistworld.cli import app
+
+    source = tiny_model(seed=5)
+    svd, clip = write_svd_folder(source, tmp_path / "svd"), write_clip_folder(source, tmp_path / "clip")
+    torch.save(ctrl_world_state_dict(source), tmp_path / "ctrl_world.pt")
+    out = tmp_path / "imported.pt"
+    data = ["--preset", "droid", "--set", f"data.root={droid_mini}", "--set", "data.resolution=[32,48]"]
+    command = ["import-ctrl-world", "--svd-folder", str(svd), "--clip-folder", str(clip),
+               "--checkpoint", str(tmp_path / "ctrl_world.pt"), "--out", str(out), *data]  # fmt: skip
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 tensors under `image_encoder.*`" in result.output
+
+    model, stats, payload = load_world_model(out)
+    assert isinstance(model, CtrlWorldModel) and payload["source"]["svd_folder"] == str(svd)
+    assert stats.low.tolist() == EpisodeDataset(droid_mini, "train").stats.low.tolist()
+    cond = condition(texts=["open the drawer", ""])
+    x0, sigma = torch.randn(model.target_shape(cond)), torch.ones(2)
+    torch.testing.assert_close(model.eval().denoise(x0, sigma, cond), source.denoise(x0, sigma, cond))
+
+    missing = tmp_path / "missing.pt"  # a data root without stat.json: refused before anything is written
+    no_stats = CliRunner().invoke(app, ["import-ctrl-world", "--svd-folder", str(svd), "--out", str(missing),
+                                        "--preset", "droid", "--set", f"data.root={tmp_path}"])  # fmt: skip
+    assert no_stats.exit_code != 0 and "stat.json" in str(no_stats.exception) and not missing.exists()

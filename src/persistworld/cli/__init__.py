@@ -11,6 +11,7 @@ import sys
 import typer
 
 from persistworld.cli.common import console
+from persistworld.cli.ctrl_world import import_ctrl_world_command
 from persistworld.cli.data import data_app
 from persistworld.cli.demo import demo_command
 from persistworld.cli.env import env_command
@@ -32,6 +33,7 @@ app.add_typer(study_app, name="study")
 app.command("demo")(demo_command)
 app.command("env")(env_command)
 app.command("evaluate")(evaluate_command)
+app.command("import-ctrl-world")(import_ctrl_world_command)
 app.command("pretrain")(pretrain_command)
 app.command("posttrain")(posttrain_command)
 app.command("rollout")(rollout_command)
