@@ -1,4 +1,4 @@
-"""Post-training curves: the held-out probe (reward and each term), training reward and spread, update size."""
+"""Post-training curves: the probe (reward and each term), training reward and spread, update size."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from persistworld.train.plots import save_figure, smooth  # noqa: E402
 PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back"}
 
 
-def plot_posttrain(run_dir: str | Path, path: str | Path | None = None) -> Path:
+def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Path | None = None) -> Path:
     """Write ``<run_dir>/curves.png`` from the run's ``metrics.jsonl``.
 
     Panels: probe reward with the best step and rollbacks marked; each probe term as its change
     from step 0 (so that a term traded for another shows); training reward and within-group spread;
-    gradient norm and old-vs-trained adapter divergence.
+    gradient norm and old-vs-trained adapter divergence. The titles name the probe's split, because a
+    probe on training episodes (DROID's subset has no spare validation episodes) is not held out.
     """
     run_dir = Path(run_dir)
     train, probe = read_stream(run_dir, "train"), read_stream(run_dir, "probe")
@@ -39,7 +40,7 @@ def plot_posttrain(run_dir: str | Path, path: str | Path | None = None) -> Path:
             values = np.array([r[term] for r in probe])
             axes[1].plot(steps, (values - values[0]) / abs(values[0]) * 100, "o-", ms=3, label=term)
         axes[1].axhline(0, color="gray", lw=0.6)
-    axes[0].set_title("held-out probe reward")
+    axes[0].set_title(f"probe reward ({probe_split} episodes)")
     axes[1].set_title("probe terms: change from step 0 (%)")
     if train:
         steps = np.array([r["step"] for r in train])

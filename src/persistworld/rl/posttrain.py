@@ -11,8 +11,9 @@ What kept the toy run stable is built in (``../shared/reference/feasibility_toy_
   and what is left is the reward-relevant difference;
 - rewards over at least 2 clips (`BranchingConfig.min_continuation`), lr 1e-4, several groups per step;
 - the within-group reward spread is logged and a warning raised when candidates barely differ;
-- a probe: held-out episodes rolled out every ``probe_every`` steps; the best probe state is kept and,
-  with ``rollback``, restored (and logged) when the probe degrades by more than ``rollback_tolerance``.
+- a probe: episodes of the probe split (held out unless the config says otherwise), rolled out every
+  ``probe_every`` steps; the best probe state is kept and, with ``rollback``, restored (and logged)
+  when the probe degrades by more than ``rollback_tolerance``.
 
 Checkpoints are atomic and ``--resume`` continues exactly (adapters, optimizer, random streams).
 The result ``model.pt`` holds merged weights (of the best probe state with ``rollback``, else of the
@@ -287,7 +288,7 @@ def posttrain(
                 rolled_back = 1
             log("probe", scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back})
             if parallel.is_main:
-                plot_posttrain(run_dir)
+                plot_posttrain(run_dir, probe_split=splits[1])
             logs |= {"probe_reward": scores["reward"], "rolled_back": rolled_back}
         if step % config.checkpoint_every == 0 or step == config.iterations:
             save()

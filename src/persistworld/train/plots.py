@@ -1,4 +1,4 @@
-"""Training curves: train loss, held-out loss and held-out 1-step SSIM / PSNR against the copy baseline."""
+"""Training curves: train loss, probe loss and the probe's 1-step SSIM / PSNR against the copy baseline."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
-def plot_training(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write ``<run_dir>/curves.png``; the last fifth of training is shaded (where a plateau must show)."""
+def plot_training(run_dir: str | Path, probe_split: str = "val", path: str | Path | None = None) -> Path:
+    """Write ``<run_dir>/curves.png``; the last fifth of training is shaded (where a plateau must show).
+
+    The probe's curves are labelled with its split: a probe on training episodes is not held out.
+    """
     run_dir = Path(run_dir)
     train, probe = read_stream(run_dir, "train"), read_stream(run_dir, "probe")
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.4))
@@ -34,11 +37,11 @@ def plot_training(run_dir: str | Path, path: str | Path | None = None) -> Path:
         axes[0].plot(steps[window - 1 :], smooth(loss, window), color="tab:blue", label="train (smoothed)")
     if probe:
         steps = np.array([r["step"] for r in probe])
-        axes[0].plot(steps, [r["loss"] for r in probe], "o-", color="tab:orange", ms=3, label="held-out")
+        axes[0].plot(steps, [r["loss"] for r in probe], "o-", color="tab:orange", ms=3, label=f"probe ({probe_split})")
         for axis, metric in ((axes[1], "ssim"), (axes[2], "psnr")):
             axis.plot(steps, [r[metric] for r in probe], "o-", ms=3, color="tab:red", label="model (EMA), 1-step")
             axis.plot(steps, [r[f"copy_{metric}"] for r in probe], "--", color="gray", label="copy current frame")
-            axis.set_title(f"held-out 1-step {metric.upper()}")
+            axis.set_title(f"probe ({probe_split}) 1-step {metric.upper()}")
     axes[0].set_yscale("log")
     axes[0].set_title("EDM loss")
     last = max([r["step"] for r in train + probe], default=0)

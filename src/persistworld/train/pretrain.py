@@ -242,7 +242,7 @@ def pretrain(
         if state.step % config.probe_every == 0 or state.step == config.steps:
             ema_model = _ema_copy(model, ema)
             logger.log("probe", state.step, probe(ema_model, sampler, model_config.edm))
-            plot_training(run_dir)
+            plot_training(run_dir, probe_split=splits[1])
             samples = run_dir / "samples" / f"step_{state.step:07d}.mp4"
             write_sample_video(ema_model, probe_batches(probe)[0], sampler, samples)
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
