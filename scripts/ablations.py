@@ -4,13 +4,16 @@
     python scripts/ablations.py --only k4 prefix_fixed3 --iterations 100      # a subset, shorter runs
     python scripts/ablations.py                                               # all of them (hours on a CPU)
     python scripts/ablations.py --only default k2 --iterations 40 --set posttrain.rollback=false   # short runs
+    python scripts/ablations.py --only default prefix_fixed3 --split val --set posttrain.seed=1 --out runs/seed1
 
 Each ablation is `persistworld posttrain --config <config>` with a few `--set` overrides, in
 ``<out>/<name>``; an interrupted run resumes, a finished one is reused. Then one `persistworld evaluate`
 rolls out the baseline and every finished ablation on the same held-out episodes with the same seeds
-(``<out>/evaluate``; models already scored are read from its cache), and the table printed at the
-end gives, per ablation, the paired change against the baseline of SSIM and PSNR (reward terms) and
-of GMSD and MS-SSIM (outside the reward) per camera group, with paired wins.
+(``<out>/evaluate``; models already scored are read from its cache). With ``--split val`` the
+evaluation (in ``<out>/evaluate_val``) is on validation episodes: that is where a choice read off
+the test table is confirmed. The table printed at the end gives, per ablation, the paired change
+against the baseline of SSIM, PSNR and HaarPSI (reward terms) and of GMSD and MS-SSIM (outside the
+reward) per camera group, with paired wins.
 """
 
 from __future__ import annotations
@@ -103,7 +106,8 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=Path("src/persistworld/assets/baseline_demo/model.pt"))
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
     parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--episodes", type=int, default=32, help="held-out test episodes for the evaluation")
+    parser.add_argument("--episodes", type=int, default=32, help="held-out episodes for the evaluation")
+    parser.add_argument("--split", help="split of the evaluation episodes (default: the config's test split)")
     parser.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), help="run these ablations only")
     parser.add_argument("--list", action="store_true", help="print the ablations and their overrides")
     parser.add_argument("--set", action="append", default=[], help="an override for every run (repeatable)")
@@ -114,7 +118,7 @@ def main() -> None:
         for name in names:
             print(f"{name}: {' '.join(ABLATIONS[name]) or '(the config as is)'}")
         return
-    evaluation = args.out / "evaluate"
+    evaluation = args.out / ("evaluate" if args.split is None else f"evaluate_{args.split}")
     if not args.table_only:
         evaluate([train(name, args) for name in names], names, evaluation, args)
     results = json.loads((evaluation / "results.json").read_text())
@@ -133,7 +137,8 @@ def evaluate(models: list[Path], names: list[str], evaluation: Path, args: argpa
     """One `persistworld evaluate` of the baseline and the ablations (scores of models seen before are cached)."""
     command = [
         *CLI, "evaluate", "--config", str(args.config), "--episodes", str(args.episodes), "--out", str(evaluation),
-        "--videos", "0", "--checkpoint", str(args.base), "--name", "baseline",
+        "--videos", "0", *(["--split", args.split] if args.split else []), "--checkpoint", str(args.base),
+        "--name", "baseline",
         *[a for model, name in zip(models, names, strict=True) for a in ("--checkpoint", str(model), "--name", name)],
     ]  # fmt: skip
     subprocess.run(command, check=True)
