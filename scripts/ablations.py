@@ -39,7 +39,8 @@ ABLATIONS: dict[str, list[str]] = {
     "reward_psnr": ["posttrain.reward.terms.ssim=0", "posttrain.reward.terms.haarpsi=0"],
     "beta0.5": ["posttrain.objective.beta=0.5"],
     "beta2": ["posttrain.objective.beta=2"],
-    "kl": ["posttrain.objective.kl_weight=1e-4"],
+    "kl": ["posttrain.objective.kl_weight=1e-4"],  # the spec's weight
+    "kl1": ["posttrain.objective.kl_weight=1"],  # 1e-4 moves nothing: the KL is ~1e-5 after 40 steps
     "no_crn": ["posttrain.crn=false"],
     "global_std": ["posttrain.advantages.std=global"],
     "normalize_terms": ["posttrain.advantages.normalize_terms=true"],
@@ -47,6 +48,7 @@ ABLATIONS: dict[str, list[str]] = {
 COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
            ("external", "haarpsi"), ("wrist", "haarpsi"), ("external", "gmsd"), ("wrist", "gmsd"),
            ("external", "ms_ssim"), ("wrist", "ms_ssim")]  # fmt: skip
+LOWER_IS_BETTER = {"gmsd"}
 CLI = [sys.executable, "-m", "persistworld"]
 
 
@@ -83,18 +85,49 @@ def training_table(out: Path, names: list[str]) -> list[str]:
     return lines
 
 
+def relative_changes(results: dict, names: list[str]) -> dict[str, dict[tuple[str, str], tuple[float, int, int]]]:
+    """Per ablation and (group, metric): (change of the mean against the baseline / |baseline|, wins, episodes)."""
+    comparisons = {comparison["b"]: comparison for comparison in results["comparisons"]}
+    changes = {}
+    for name in names:
+        comparison = comparisons[name]
+        cells = {}
+        for group, metric in COLUMNS:
+            a = results["summary"][comparison["a"]][group][metric]["mean"]
+            b = results["summary"][name][group][metric]["mean"]
+            paired = comparison["results"][group][metric]
+            cells[(group, metric)] = ((b - a) / abs(a), paired["wins"], paired["n"])
+        changes[name] = cells
+    return changes
+
+
+def header() -> list[str]:
+    """The table's first two lines."""
+    return ["| ablation | " + " | ".join(f"{g} {m}" for g, m in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+
+
 def table(results: dict, names: list[str]) -> list[str]:
     """Paired change against the baseline, per ablation and (group, metric)."""
-    header = " | ".join(f"{g} {m}" for g, m in COLUMNS)
-    lines = [f"| ablation | {header} |", "|---|" + "---|" * len(COLUMNS)]
-    baseline = results["comparisons"][0]["a"]
-    for comparison, name in zip(results["comparisons"], names, strict=True):
+    lines = header()
+    for name, cells in relative_changes(results, names).items():
+        lines.append(f"| {name} | " + " | ".join(f"{d:+.2%} ({w}/{n})" for d, w, n in cells.values()) + " |")
+    return lines
+
+
+def seeds_table(per_seed: list[dict], names: list[str]) -> list[str]:
+    """Per ablation and column over several seeds' evaluations: mean change, seeds where it helped, range.
+
+    One 40-step run is noisy; a switch is worth reading only where the seeds agree.
+    """
+    changes = [relative_changes(results, names) for results in per_seed]
+    lines = header()
+    for name in names:
         cells = []
         for group, metric in COLUMNS:
-            c = comparison["results"][group][metric]
-            a = results["summary"][baseline][group][metric]["mean"]
-            b = results["summary"][comparison["b"]][group][metric]["mean"]
-            cells.append(f"{(b - a) / abs(a):+.2%} ({c['wins']}/{c['n']})")
+            deltas = [seed[name][(group, metric)][0] for seed in changes]
+            helped = sum(d < 0 if metric in LOWER_IS_BETTER else d > 0 for d in deltas)
+            spread = f"{min(deltas):+.2%}..{max(deltas):+.2%}"
+            cells.append(f"{statistics.mean(deltas):+.2%} ({helped}/{len(deltas)}; {spread})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -112,6 +145,10 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the ablations and their overrides")
     parser.add_argument("--set", action="append", default=[], help="an override for every run (repeatable)")
     parser.add_argument("--table-only", action="store_true", help="print the table of the existing evaluation")
+    parser.add_argument(
+        "--across", nargs="+", type=Path, default=[],
+        help="--out folders of the same ablations with other seeds (--set posttrain.seed=N): adds a table over all",
+    )  # fmt: skip
     args = parser.parse_args()
     names = args.only or list(ABLATIONS)
     if args.list:
@@ -131,6 +168,12 @@ def main() -> None:
     print("\n".join(table(results, names)))
     print("\ntraining, from each run's metrics.jsonl:\n")
     print("\n".join(training_table(args.out, names)))
+    if args.across:
+        folders = [args.out, *args.across]
+        per_seed = [json.loads((folder / evaluation.name / "results.json").read_text()) for folder in folders]
+        print(f"\nover {len(folders)} seeds ({', '.join(map(str, folders))}): mean change of the mean against the "
+              "baseline (seeds where it helped; lowest..highest change)\n")  # fmt: skip
+        print("\n".join(seeds_table(per_seed, names)))
 
 
 def evaluate(models: list[Path], names: list[str], evaluation: Path, args: argparse.Namespace) -> None:
