@@ -16,6 +16,7 @@ from persistworld.metrics.reward import RewardConfig
 from persistworld.models.checkpoint import load_world_model, save_checkpoint
 from persistworld.models.compact import COMPACT_PRESETS, CompactWorldModel
 from persistworld.models.sampler import SamplerConfig
+from persistworld.rl.advantages import AdvantageConfig
 from persistworld.rl.branching import BranchingConfig
 from persistworld.rl.objective import ObjectiveConfig
 from persistworld.rl.posttrain import PosttrainConfig, posttrain
@@ -71,6 +72,13 @@ def test_posttrain_updates_adapters_logs_and_writes_a_plain_checkpoint(setup, tm
     assert train[0]["eta"] == pytest.approx(0.001) and train[-1]["old_divergence"] > 0
     assert [row["step"] for row in read_stream(tmp_path / "run", "probe")] == [0, 2, 4]
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000  # the curves are drawn at every probe
+
+
+def test_with_normalised_terms_the_logs_still_show_the_reward_itself(setup, tmp_path: Path):
+    run(tmp_path / "run", setup, config(1, advantages=AdvantageConfig(normalize_terms=True)))
+    logged = read_stream(tmp_path / "run", "train")[0]
+    # summed z-scores have mean 0 (spread ~1e7 % was logged before); SSIM + PSNR/32 of these frames is positive
+    assert logged["reward_mean"] > 0.1 and logged["spread"] < 0.5
 
 
 def test_micro_batches_in_collection_and_update_give_the_same_training(setup, tmp_path: Path):

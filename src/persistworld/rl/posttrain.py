@@ -153,14 +153,19 @@ def group_backward(
     return parts
 
 
+def group_totals(collected: list[Group]) -> torch.Tensor:
+    """(G, K) reward totals of the collected groups."""
+    return torch.stack([g.reward.total for g in collected])
+
+
 def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfig) -> torch.Tensor:
-    """(G, K) rewards of the collected groups.
+    """(G, K) scores the advantages are computed from.
 
     The reward's total, or with ``normalize_terms`` each term (mean over the continuation's clips)
     z-scored within its group and then weighted with its sign.
     """
     if not config.normalize_terms:
-        return torch.stack([g.reward.total for g in collected])
+        return group_totals(collected)
     terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
     return combine_terms(terms, reward.signed_weights, config)
 
@@ -325,8 +330,11 @@ def optimization_step(
             collect_group(model, tracks(episode), clips, config.branching, reward, seed, device)
             for episode, seed in mine
         ]
-    rewards = parallel.gather_rows(group_rewards(collected, reward, config.advantages))  # (G, K), all groups
-    advantages = group_advantages(rewards, config.advantages)
+    scores = parallel.gather_rows(group_rewards(collected, reward, config.advantages))  # (G, K), all groups
+    advantages = group_advantages(scores, config.advantages)
+    # What is logged (and warned about) is the reward itself: with `normalize_terms` the scores are
+    # sums of z-scores, whose mean is 0 and whose spread says nothing about how much candidates differ.
+    rewards = scores if not config.advantages.normalize_terms else parallel.gather_rows(group_totals(collected))
     r = optimality_probability(advantages, config.advantages.clip)
     total = len(work.groups)
     updating = time.perf_counter()
