@@ -50,8 +50,9 @@ def import_ctrl_world_command(
     model, report = from_local_folders(svd_folder, layout, checkpoint=checkpoint, clip_folder=clip_folder)
     for prefix, count in report.skipped.items():
         console.print(f"[yellow]skipped {count} tensors under `{prefix}.*` of {checkpoint} (unused by this model)[/]")
-    save_checkpoint(out, model.eval(), stats, source={"svd_folder": str(svd_folder), "checkpoint": str(checkpoint),
-                                                      "clip_folder": str(clip_folder)})  # fmt: skip
+    folders = {"svd_folder": svd_folder, "checkpoint": checkpoint, "clip_folder": clip_folder}
+    source = {name: None if path is None else str(path) for name, path in folders.items()}
+    save_checkpoint(out, model.eval(), stats, source=source)
     parameters = sum(p.numel() for p in model.parameters()) / 1e6
     text = "on" if model.text_encoder is not None else "off"
     console.print(f"wrote {out} ({parameters:.1f} M parameters, text conditioning {text})")
