@@ -170,9 +170,10 @@ def main() -> None:
     print("\n".join(training_table(args.out, names)))
     if args.across:
         folders = [args.out, *args.across]
-        per_seed = [json.loads((folder / evaluation.name / "results.json").read_text()) for folder in folders]
-        for folder, results in zip(folders, per_seed, strict=True):
-            missing = sorted(set(names) - {comparison["b"] for comparison in results["comparisons"]})
+        others = [json.loads((folder / evaluation.name / "results.json").read_text()) for folder in args.across]
+        per_seed = [results, *others]
+        for folder, seed_results in zip(folders, per_seed, strict=True):
+            missing = sorted(set(names) - {comparison["b"] for comparison in seed_results["comparisons"]})
             if missing:
                 sys.exit(f"{folder / evaluation.name}: {missing} not evaluated there; run them with that --out first")
         print(f"\nover {len(folders)} seeds ({', '.join(map(str, folders))}): mean change of the mean against the "
