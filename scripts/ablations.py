@@ -5,6 +5,7 @@
     python scripts/ablations.py                                               # all of them (hours on a CPU)
     python scripts/ablations.py --only default k2 --iterations 40 --set posttrain.rollback=false   # short runs
     python scripts/ablations.py --only default prefix_fixed3 --split val --set posttrain.seed=1 --out runs/seed1
+    python scripts/ablations.py --table-only --across runs/seed1 runs/seed2          # seed table and marks
 
 Each ablation is `persistworld posttrain --config <config>` with a few `--set` overrides, in
 ``<out>/<name>``; an interrupted run resumes, a finished one is reused. Then one `persistworld evaluate`
@@ -14,6 +15,11 @@ evaluation (in ``<out>/evaluate_val``) is on validation episodes: that is where 
 the test table is confirmed. The table printed at the end gives, per ablation, the paired change
 against the baseline of SSIM, PSNR and HaarPSI (reward terms) and of GMSD and MS-SSIM (outside the
 reward) per camera group, with paired wins.
+
+With ``--across runs/seed1 runs/seed2`` (the same ablations run with other ``--set posttrain.seed=N``
+into other folders) a second table gives each ablation's change over the seeds, and the first table
+marks with `*` every change outside the default's lowest..highest change over those seeds: one seed's
+run says something about a switch only there.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ ABLATIONS: dict[str, list[str]] = {
     "no_crn": ["posttrain.crn=false"],
     "global_std": ["posttrain.advantages.std=global"],
     "normalize_terms": ["posttrain.advantages.normalize_terms=true"],
+    # Stochastic collection: 3 Euler steps with EDM churn. Candidates differ 5x more in pixels but only
+    # 1.4x more in reward (docs/posttrain.md), and collection costs about twice as much.
+    "churn3": ["posttrain.branching.sampler.num_steps=3", "posttrain.branching.sampler.s_churn=3"],
 }
 COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
            ("external", "haarpsi"), ("wrist", "haarpsi"), ("external", "gmsd"), ("wrist", "gmsd"),
@@ -106,12 +115,35 @@ def header() -> list[str]:
     return ["| ablation | " + " | ".join(f"{g} {m}" for g, m in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
 
 
-def table(results: dict, names: list[str]) -> list[str]:
-    """Paired change against the baseline, per ablation and (group, metric)."""
+Range = tuple[float, float]
+
+
+def table(results: dict, names: list[str], noise: dict[tuple[str, str], Range] | None = None) -> list[str]:
+    """Paired change against the baseline, per ablation and (group, metric).
+
+    With `noise` (per column, the lowest and highest change of the default over seeds), a change outside
+    that range is marked: one seed's run says something about a switch only where it leaves the range
+    that the seed alone moves the default over.
+    """
     lines = header()
     for name, cells in relative_changes(results, names).items():
-        lines.append(f"| {name} | " + " | ".join(f"{d:+.2%} ({w}/{n})" for d, w, n in cells.values()) + " |")
+        texts = []
+        for column, (d, w, n) in cells.items():
+            outside = noise is not None and not noise[column][0] <= d <= noise[column][1]
+            texts.append(f"{d:+.2%} ({w}/{n}){' *' if outside else ''}")
+        lines.append(f"| {name} | " + " | ".join(texts) + " |")
     return lines
+
+
+def seed_ranges(per_seed: list[dict], name: str = "default") -> dict[tuple[str, str], Range]:
+    """Per column, the lowest and highest change of one ablation over the seeds' evaluations."""
+    changes = [relative_changes(results, [name])[name] for results in per_seed]
+    return {column: (min(c[column][0] for c in changes), max(c[column][0] for c in changes)) for column in COLUMNS}
+
+
+def evaluated(results: dict) -> set[str]:
+    """The ablations compared with the baseline in one evaluation."""
+    return {comparison["b"] for comparison in results["comparisons"]}
 
 
 def seeds_table(per_seed: list[dict], names: list[str]) -> list[str]:
@@ -147,7 +179,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the table of the existing evaluation")
     parser.add_argument(
         "--across", nargs="+", type=Path, default=[],
-        help="--out folders of the same ablations with other seeds (--set posttrain.seed=N): adds a table over all",
+        help="--out folders of the same ablations with other seeds (--set posttrain.seed=N): adds a table over "
+        "all, and marks the changes outside the default's range over the seeds",
     )  # fmt: skip
     args = parser.parse_args()
     names = args.only or list(ABLATIONS)
@@ -165,20 +198,27 @@ def main() -> None:
         f"{'; ' + ', '.join(args.set) if args.set else ''}; {setting}, seed {results['seed']}; GMSD: lower is "
         "better, wins counted that way\n"
     )
-    print("\n".join(table(results, names)))
+    folders = [args.out, *args.across]
+    per_seed = [results, *(json.loads((f / evaluation.name / "results.json").read_text()) for f in args.across)]
+    missing = {folder: sorted(set(names) - evaluated(r)) for folder, r in zip(folders, per_seed, strict=True)}
+    if missing[args.out]:
+        sys.exit(f"{evaluation}: {missing[args.out]} not evaluated there; run them without --table-only first")
+    noise = seed_ranges(per_seed) if args.across and all("default" in evaluated(r) for r in per_seed) else None
+    print("\n".join(table(results, names, noise)))
+    if noise is not None:
+        print(f"\n* outside the default's range over the {len(folders)} seeds of {', '.join(map(str, folders))}")
     print("\ntraining, from each run's metrics.jsonl:\n")
     print("\n".join(training_table(args.out, names)))
     if args.across:
-        folders = [args.out, *args.across]
-        others = [json.loads((folder / evaluation.name / "results.json").read_text()) for folder in args.across]
-        per_seed = [results, *others]
-        for folder, seed_results in zip(folders, per_seed, strict=True):
-            missing = sorted(set(names) - {comparison["b"] for comparison in seed_results["comparisons"]})
-            if missing:
-                sys.exit(f"{folder / evaluation.name}: {missing} not evaluated there; run them with that --out first")
+        in_every = [name for name in names if not any(name in m for m in missing.values())]
+        for folder, names_missing in missing.items():
+            if names_missing:
+                print(f"\nleft out of the seed table: {names_missing}, not evaluated in {folder / evaluation.name}")
+        if not in_every:
+            sys.exit("no ablation is evaluated in every --across folder; run them there with that --out first")
         print(f"\nover {len(folders)} seeds ({', '.join(map(str, folders))}): mean change of the mean against the "
               "baseline (seeds where it helped; lowest..highest change)\n")  # fmt: skip
-        print("\n".join(seeds_table(per_seed, names)))
+        print("\n".join(seeds_table(per_seed, in_every)))
 
 
 def evaluate(models: list[Path], names: list[str], evaluation: Path, args: argparse.Namespace) -> None:

@@ -1,0 +1,93 @@
+"""scripts/ablations.py's tables: the seed table and the marks outside the default's seed range.
+
+The docs quote these tables, so a wrong range or a missing mark would put a wrong claim in them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ablations.py"
+
+
+@pytest.fixture(scope="module")
+def ablations():
+    spec = importlib.util.spec_from_file_location("ablations_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def evaluation(changes: dict[str, float]) -> dict:
+    """A results.json where every column of ablation `name` is the baseline's mean x (1 + change)."""
+    groups = ("external", "wrist")
+    metrics = ("ssim", "psnr", "haarpsi", "gmsd", "ms_ssim")
+    summary = {"baseline": {g: {m: {"mean": 1.0} for m in metrics} for g in groups}}
+    comparisons = []
+    for name, change in changes.items():
+        summary[name] = {g: {m: {"mean": 1.0 + change} for m in metrics} for g in groups}
+        paired = {g: {m: {"wins": 3, "n": 4} for m in metrics} for g in groups}
+        comparisons.append({"a": "baseline", "b": name, "results": paired})
+    return {"summary": summary, "comparisons": comparisons, "split": "test", "episode_ids": ["e0"], "steps": 2,
+            "seed": 0}  # fmt: skip
+
+
+def write_folder(root: Path, changes: dict[str, float]) -> Path:
+    (root / "evaluate").mkdir(parents=True)
+    (root / "evaluate" / "results.json").write_text(json.dumps(evaluation(changes)))
+    for name in changes:
+        (root / name).mkdir()
+        records = [
+            {"stream": "train", "step": 1, "time_rollout": 1.0, "time_reward": 0.5, "time_update": 0.5, "spread": 0.01},
+            {"stream": "probe", "step": 0, "reward": 1.0},
+        ]
+        (root / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def test_seed_range_and_marks(ablations):
+    per_seed = [evaluation({"default": d}) for d in (-0.01, 0.02, 0.005)]
+    ranges = ablations.seed_ranges(per_seed)
+    assert ranges[("wrist", "ssim")] == pytest.approx((-0.01, 0.02))
+    names = ["default", "big", "small"]
+    lines = ablations.table(evaluation({"default": 0.0, "big": 0.05, "small": 0.01}), names, ranges)
+    assert " *" not in lines[2] and " *" not in lines[4]  # inside the default's range
+    assert lines[3].count(" *") == len(ablations.COLUMNS)  # +5 % is outside on every column
+    assert " *" not in "".join(ablations.table(per_seed[0], ["default"]))  # no marks without seeds
+
+
+def test_seed_table_leaves_out_ablations_missing_in_a_folder(ablations, tmp_path, monkeypatch, capsys):
+    main = write_folder(tmp_path / "seed0", {"default": 0.01, "k4": 0.05, "k8": -0.03})
+    other = write_folder(tmp_path / "seed1", {"default": -0.01, "k4": 0.04})
+    argv = ["ablations.py", "--table-only", "--out", str(main), "--across", str(other)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--only", "default", "k4", "k8"])
+    ablations.main()
+    out = capsys.readouterr().out
+    assert "left out of the seed table: ['k8']" in out
+    seed_table = out.split("over 2 seeds")[1]
+    assert "| k4 | +4.50% (2/2; +4.00%..+5.00%)" in seed_table and "k8" not in seed_table
+    assert "| k8 | -3.00% (3/4) *" in out  # outside the default's -1 %..+1 %
+
+
+def test_table_only_names_ablations_not_evaluated(ablations, tmp_path, monkeypatch):
+    main = write_folder(tmp_path / "seed0", {"default": 0.01})
+    monkeypatch.setattr(sys, "argv", ["ablations.py", "--table-only", "--out", str(main), "--only", "default", "k2"])
+    with pytest.raises(SystemExit, match=r"\['k2'\] not evaluated there"):
+        ablations.main()
+
+
+def test_every_ablation_resolves_against_the_config(ablations):
+    """A mistyped override key would only fail after hours of the runs before it."""
+    from persistworld.cli.common import load_config
+
+    config = SCRIPT.parents[1] / "configs" / "posttrain_sim.yaml"
+    for name, overrides in ablations.ABLATIONS.items():
+        resolved = load_config("demo", config, overrides)
+        assert resolved.posttrain is not None, name
+    churn = load_config("demo", config, ablations.ABLATIONS["churn3"]).posttrain.branching.sampler
+    assert (churn.num_steps, churn.s_churn) == (3, 3.0)
