@@ -44,6 +44,7 @@ FULL_VAE: dict[str, Any] = {
     "latent_channels": 4,
     "scaling_factor": 0.18215,
 }
+PRECISIONS = ("auto", "fp32", "bf16")
 #: The tiny recipe of ctrl_world_reading.md section 6 (2.9 M U-Net parameters): every code path on a CPU.
 #: Channel counts stay multiples of 32 (diffusers hard-wires GroupNorm(32)); the attention-free block
 #: sits at full resolution; four VAE blocks keep its downsampling factor at 8.
@@ -84,9 +85,16 @@ class CtrlWorldConfig:
     added_time_ids: tuple[float, float, float] = (7.0, 127.0, 0.0)
     # Gradient checkpointing inside the U-Net blocks (memory for time, on the GPU path).
     gradient_checkpointing: bool = False
+    # Arithmetic of the U-Net and the VAE: "auto" = bf16 autocast on CUDA and float32 elsewhere, "bf16"
+    # = bf16 autocast on any device, "fp32" = float32 everywhere. Weights, optimizer states, the EDM
+    # preconditioning, the sampler's state and the rewards stay float32 in every case: bf16's 8-bit
+    # mantissa is enough for convolutions and attention, not for accumulating small updates.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         self.added_time_ids = tuple(self.added_time_ids)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {PRECISIONS}. Got {self.precision!r}.")
         if self.unet.get("cross_attention_dim") != self.token_dim:
             raise ValueError(
                 f"unet.cross_attention_dim ({self.unet.get('cross_attention_dim')}) must equal token_dim "

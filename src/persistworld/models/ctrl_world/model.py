@@ -71,6 +71,16 @@ class CtrlWorldModel(nn.Module):
         """A clear error when the condition does not match the layout."""
         self.layout.check(cond)
 
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """bf16 autocast of the U-Net and VAE calls on `device`, as `config.precision` asks.
+
+        Only the network calls run under it; their outputs come back as float32, so that the EDM
+        preconditioning, the sampler and the losses around them keep full precision.
+        """
+        precision = self.config.precision
+        enabled = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
     # --- VAE --------------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -81,7 +91,8 @@ class CtrlWorldModel(nn.Module):
         """
         lead, views = frames.shape[:-4], frames.shape[-4]
         flat = frames.reshape(-1, *frames.shape[-3:]).to(self.vae.dtype)
-        latents = self.vae.encode(flat).latent_dist.mean * self.config.latent_scale
+        with self.autocast(frames.device):
+            latents = self.vae.encode(flat).latent_dist.mean.float() * self.config.latent_scale
         latents = latents.reshape(-1, views, *latents.shape[1:])  # (N, V, 4, h, w)
         stacked = latents.permute(0, 2, 1, 3, 4).flatten(2, 3)  # (N, 4, V*h, w)
         return stacked.reshape(*lead, *stacked.shape[1:])
@@ -97,7 +108,8 @@ class CtrlWorldModel(nn.Module):
         views = self.layout.num_views
         per_view = latents.reshape(b, t, c, views, vh // views, w).permute(0, 3, 1, 2, 4, 5)  # (B, V, T, 4, h, w)
         flat = per_view.reshape(-1, c, vh // views, w).to(self.vae.dtype) / self.config.latent_scale
-        frames = self.vae.decode(flat, num_frames=t).sample.float()  # (B*V*T, 3, H, W)
+        with self.autocast(latents.device):
+            frames = self.vae.decode(flat, num_frames=t).sample.float()  # (B*V*T, 3, H, W)
         frames = frames.reshape(b, views, t, *frames.shape[1:]).permute(0, 2, 1, 3, 4, 5)
         return frames.clamp(-1, 1)
 
@@ -145,8 +157,9 @@ class CtrlWorldModel(nn.Module):
         def network(scaled: torch.Tensor, c_noise: torch.Tensor, _: object) -> torch.Tensor:
             frames = torch.cat([history.to(scaled.dtype), scaled], dim=1)
             sample = torch.cat([frames, image.to(scaled.dtype).expand_as(frames)], dim=2)
-            velocity = self.network.unet(sample, c_noise, tokens.to(scaled.dtype), ids)
-            return -velocity[:, history.shape[1] :]  # the predicted frames; sign: see the module doc
+            with self.autocast(scaled.device):
+                velocity = self.network.unet(sample, c_noise, tokens.to(scaled.dtype), ids)
+            return -velocity[:, history.shape[1] :].to(scaled.dtype)  # the predicted frames; sign: module doc
 
         return precondition(network, x_sigma, sigma, cond, self.sigma_data)
 
