@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -116,6 +118,22 @@ def test_row_chunks_bound_the_model_batch_and_give_the_same_samples():
     model.denoise = lambda x, sigma, c: batches.append(len(c)) or denoise(x, sigma, c)
     chunked = sample(model, cond, SamplerConfig(num_steps=3, order=2, cfg_scale=1.5, max_batch=2), noise=noise).x0
     torch.testing.assert_close(chunked, whole)
-    assert max(batches) == 2 and sum(batches) == 5 * 2 * 5  # 5 rows x (cond + uncond) x 5 Heun evaluations
+    assert max(batches) == 4 and sum(batches) == 5 * 2 * 5  # 5 rows x (cond + uncond) x 5 Heun evaluations
     with pytest.raises(ValueError, match="max_batch"):
         SamplerConfig(max_batch=-1)
+
+
+def test_batched_guidance_is_one_call_per_evaluation_with_the_two_calls_result():
+    model = GaussianWorldModel(std=0.05, action_gain=0.5)
+    cond = random_condition(batch=3)
+    noise = torch.randn(model.target_shape(cond), generator=torch.Generator().manual_seed(0))
+    config = SamplerConfig(num_steps=3, cfg_scale=2.0, cfg_scale_first=1.0)
+    calls = []
+    denoise = model.denoise
+    model.denoise = lambda x, sigma, c: calls.append(c.action_mask.tolist()) or denoise(x, sigma, c)
+    batched = sample(model, cond, config, noise=noise).x0
+    assert calls == [[1.0] * 3 + [0.0] * 3] * 3  # conditional rows, then unconditional rows, in one call
+    calls.clear()
+    separate = sample(model, cond, replace(config, batch_guidance=False), noise=noise).x0
+    assert calls == [[1.0] * 3, [0.0] * 3] * 3
+    torch.testing.assert_close(batched, separate)

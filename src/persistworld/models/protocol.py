@@ -59,6 +59,13 @@ class Condition:
         texts = None if self.texts is None else [self.texts[i] for i in rows]
         return replace(self._map(lambda t: t[rows]), texts=texts)
 
+    @classmethod
+    def concat(cls, conds: list[Condition]) -> Condition:
+        """The rows of several conditions, one after the other."""
+        texts = None if any(c.texts is None for c in conds) else [t for c in conds for t in c.texts]
+        tensors = {f.name: torch.cat([getattr(c, f.name) for c in conds]) for f in fields(cls) if f.name != "texts"}
+        return cls(**tensors, texts=texts)
+
     def unconditional(self) -> Condition:
         """The same condition with the actions dropped (the unconditional branch of CFG)."""
         return replace(self, action_mask=torch.zeros_like(self.action_mask))

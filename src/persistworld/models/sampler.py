@@ -38,14 +38,17 @@ class SamplerConfig:
     # Guidance of the first predicted frame; the scale then ramps linearly to `cfg_scale` at the last
     # frame (Ctrl-World: 1.0 -> 2.0 over its 5 frames). None = `cfg_scale` on every frame.
     cfg_scale_first: float | None = None
+    # Guidance's conditional and unconditional branches in one model call of twice the rows, as
+    # diffusers' pipelines do (fewer, larger kernels on a GPU); False = two calls, half the activations.
+    batch_guidance: bool = True
     # Independent samples per condition whose final x0 are averaged (1 = an ordinary sample). With the
     # 1-step sampler, n > 1 estimates the posterior mean E[x0 | condition], the MSE-optimal prediction:
     # a single draw of a model trained mostly at low noise still carries grain from its input noise
     # (docs/baseline.md). Costs n model evaluations per step.
     draws: int = 1
-    # Rows (conditions x candidates) per model call; 0 = the whole batch in one call. Bounds the memory
-    # of big models (the K = 16 candidates of a group on the full Ctrl-World); the samples are the same
-    # up to float summation order.
+    # Rows (conditions x candidates) per model call (twice that with `batch_guidance`); 0 = the whole
+    # batch in one call. Bounds the memory of big models (the K = 16 candidates of a group on the full
+    # Ctrl-World); the samples are the same up to float summation order.
     max_batch: int = 0
 
     def __post_init__(self) -> None:
@@ -103,14 +106,30 @@ def guidance_scale(config: SamplerConfig, x: torch.Tensor) -> torch.Tensor | flo
     return ramp.view(1, -1, *[1] * (x.dim() - 2))
 
 
-def guided_denoise(model: WorldModel, x: torch.Tensor, sigma: torch.Tensor, cond: Condition, config: SamplerConfig):
-    """The (optionally classifier-free guided) x0-prediction."""
-    scale = guidance_scale(config, x)
-    if isinstance(scale, float) and scale == 1.0:
+def uses_guidance(config: SamplerConfig) -> bool:
+    """Whether the sampler needs the unconditional branch."""
+    return config.cfg_scale_first is not None or config.cfg_scale != 1.0
+
+
+def guided_denoise(
+    model: WorldModel, x: torch.Tensor, sigma: torch.Tensor, cond: Condition, config: SamplerConfig,
+    both: Condition | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """The (optionally classifier-free guided) x0-prediction.
+
+    `both` is ``Condition.concat([cond, cond.unconditional()])``, built once by the caller (so that a
+    backend's per-condition caches keep hitting): with it and `config.batch_guidance`, the two branches
+    are one model call.
+    """
+    if not uses_guidance(config):
         return model.denoise(x, sigma, cond)
-    conditional = model.denoise(x, sigma, cond)
-    unconditional = model.denoise(x, sigma, cond.unconditional())
-    return unconditional + scale * (conditional - unconditional)
+    if config.batch_guidance:
+        both = both if both is not None else Condition.concat([cond, cond.unconditional()])
+        conditional, unconditional = model.denoise(torch.cat([x, x]), torch.cat([sigma, sigma]), both).chunk(2)
+    else:
+        conditional = model.denoise(x, sigma, cond)
+        unconditional = model.denoise(x, sigma, cond.unconditional())
+    return unconditional + guidance_scale(config, x) * (conditional - unconditional)
 
 
 @torch.no_grad()
@@ -166,12 +185,14 @@ class RowChunkedDenoiser:
         self.model, self.config, self.device = model, config, cond.current.device
         self.chunks = [(start, min(start + size, rows)) for start in range(0, rows, size)]
         self.conds = [cond] if len(self.chunks) == 1 else [cond.select(list(range(a, b))) for a, b in self.chunks]
+        batched = uses_guidance(config) and config.batch_guidance
+        self.both = [Condition.concat([c, c.unconditional()]) if batched else None for c in self.conds]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """(B, ...) x0-predictions at (B,) noise levels."""
         parts = [
-            guided_denoise(self.model, x[a:b], sigma[a:b], cond, self.config)
-            for (a, b), cond in zip(self.chunks, self.conds, strict=True)
+            guided_denoise(self.model, x[a:b], sigma[a:b], cond, self.config, both)
+            for (a, b), cond, both in zip(self.chunks, self.conds, self.both, strict=True)
         ]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
