@@ -27,7 +27,7 @@ from persistworld.models.ctrl_world.loading import (  # noqa: E402
 from persistworld.models.ctrl_world.model import CtrlWorldModel  # noqa: E402
 from persistworld.models.ctrl_world.network import FrameTokenUNet  # noqa: E402
 from persistworld.models.protocol import Condition  # noqa: E402
-from persistworld.models.sampler import SamplerConfig  # noqa: E402
+from persistworld.models.sampler import SamplerConfig, sample  # noqa: E402
 from persistworld.rl.adapters import PolicyAdapters  # noqa: E402
 from persistworld.rl.branching import BranchingConfig  # noqa: E402
 from persistworld.rl.posttrain import PosttrainConfig, posttrain  # noqa: E402
@@ -106,6 +106,43 @@ def test_conditioning_latents_are_cached_per_tensor_and_refreshed_when_it_change
     cond.history.mul_(-1)  # in place: the version counter moves, the cache must not be used
     assert not torch.allclose(model.denoise(x0, sigma, cond), first)
     assert calls == [cond.history.shape]
+
+
+def test_guided_sampling_encodes_the_condition_once_for_all_steps_and_both_branches():
+    model, cond = tiny_model(), condition()
+    calls = []
+    original = model.encode_frames
+    model.encode_frames = lambda frames: calls.append(frames.shape[0]) or original(frames)
+    config = SamplerConfig(num_steps=3, cfg_scale=2.0, cfg_scale_first=1.0)
+    noise = torch.randn(model.target_shape(cond), generator=torch.Generator().manual_seed(0))
+    batched = sample(model, cond, config, noise=noise).x0
+    assert calls == [4, 4]  # history and current of the 2 x 2 rows (conditional + unconditional), once
+    separate = sample(model, cond, replace(config, batch_guidance=False), noise=noise).x0
+    torch.testing.assert_close(batched, separate, atol=1e-4, rtol=1e-4)
+
+
+def test_bf16_precision_runs_the_unet_and_vae_in_bf16_and_returns_float32():
+    """The GPU path's autocast, exercised on the CPU (`precision="bf16"` forces it on any device)."""
+    fp32, cond = tiny_model(), condition()
+    bf16 = CtrlWorldModel(replace(CTRL_WORLD_PRESETS["tiny"](), precision="bf16"), LAYOUT).eval()
+    bf16.load_state_dict(fp32.state_dict())
+    seen: list[torch.dtype] = []
+    bf16.network.unet.conv_in.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    bf16.vae.encoder.conv_in.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    x0, sigma = torch.randn(fp32.target_shape(cond)), torch.tensor([0.5, 2.0])
+    with torch.no_grad():
+        expected, got = fp32.denoise(x0, sigma, cond), bf16.denoise(x0, sigma, cond)
+        frames = bf16.decode(got, cond)
+    assert seen == [torch.bfloat16, torch.bfloat16, torch.bfloat16]  # VAE (history, current), then U-Net
+    assert got.dtype == frames.dtype == torch.float32
+    error = (got - expected).abs().max() / expected.abs().max()
+    assert 0 < error < 0.05  # bf16 arithmetic, not a different model
+    auto = CtrlWorldModel(CTRL_WORLD_PRESETS["tiny"](), LAYOUT).eval()  # "auto": float32 on the CPU
+    auto.load_state_dict(fp32.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(auto.denoise(x0, sigma, cond), expected, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="precision"):
+        replace(CTRL_WORLD_PRESETS["tiny"](), precision="fp16")
 
 
 def test_lora_targets_are_the_unet_attention_projections_only():
