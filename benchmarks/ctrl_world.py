@@ -66,12 +66,13 @@ def bf16_peak(device: str, override: float | None) -> float | None:
     return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
 
 
-def build_model(preset: str, resolution: tuple[int, int], device: str, precision: str, compile_unet: bool):
-    """The backend with random weights, in eval mode, on `device`."""
+def build_model(options: dict) -> CtrlWorldModel:
+    """The backend with random weights, in eval mode, on the options' device."""
     torch.manual_seed(0)
-    config = replace(CTRL_WORLD_PRESETS[preset](), precision=precision)
-    model = CtrlWorldModel(config, data_layout(resolution, CLIPS)).to(device).eval()
-    if compile_unet:
+    config = replace(CTRL_WORLD_PRESETS[options["preset"]](), precision=options["precision"],
+                     gradient_checkpointing=options["checkpointing"])  # fmt: skip
+    model = CtrlWorldModel(config, data_layout(options["resolution"], CLIPS)).to(options["device"]).eval()
+    if options["compile"]:
         model.network.unet.forward = torch.compile(model.network.unet.forward)
     return model
 
@@ -113,7 +114,7 @@ def peak_memory_mb(device: str, rss_before_kb: int) -> float:
 def unet_forward(options: dict, rows: int) -> dict:
     """FLOPs and time of one denoiser call on `rows` rows (latents of the condition cached)."""
     device, resolution = options["device"], options["resolution"]
-    model = build_model(options["preset"], resolution, device, options["precision"], options["compile"])
+    model = build_model(options)
     cond = random_condition(rows, resolution, device)
     x, sigma = torch.randn(model.target_shape(cond), device=device), torch.full((rows,), 1.0, device=device)
     with torch.no_grad():
@@ -128,7 +129,7 @@ def unet_forward(options: dict, rows: int) -> dict:
 def rollout_step(options: dict, sampler_steps: int) -> dict:
     """Seconds of one rollout step of one episode (VAE encode, guided sampler, VAE decode)."""
     device, resolution = options["device"], options["resolution"]
-    model = build_model(options["preset"], resolution, device, options["precision"], options["compile"])
+    model = build_model(options)
     frames = torch.rand(EPISODE_FRAMES, 3, 3, *resolution) * 2 - 1
     track = EpisodeTrack("0", frames, torch.rand(EPISODE_FRAMES, 7), text="put the marker in the cup")
     sampler = SamplerConfig(num_steps=sampler_steps, cfg_scale=2.0, cfg_scale_first=1.0)
@@ -143,7 +144,7 @@ def rollout_step(options: dict, sampler_steps: int) -> dict:
 def rl_iteration(options: dict, candidates: int) -> dict:
     """Seconds and peak memory of one post-training step with one group of K candidates."""
     device, resolution = options["device"], options["resolution"]
-    model = build_model(options["preset"], resolution, device, options["precision"], options["compile"])
+    model = build_model(options)
     config = PosttrainConfig(
         groups_per_step=1, micro_batch=options["micro_batch"], reward=reward_preset("demo"),
         branching=BranchingConfig(candidates=candidates, max_prefix=1),
@@ -198,6 +199,7 @@ def main() -> None:
     parser.add_argument("--sampler-steps", nargs="+", type=int, default=[50, 10])
     parser.add_argument("--candidates", nargs="+", type=int, default=[16], help="K of the RL iteration")
     parser.add_argument("--micro-batch", type=int, default=4, help="candidates per update pass (0 = all)")
+    parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing in the U-Net")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after a warm-up (median)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: known GPUs)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["unet", "rollout", "rl"])
@@ -210,7 +212,7 @@ def main() -> None:
         for compiled in (False, True) if args.compile else (False,):
             options = {"preset": args.preset, "device": args.device, "resolution": args.resolution,
                        "precision": precision, "compile": compiled, "micro_batch": args.micro_batch,
-                       "repeats": args.repeats}  # fmt: skip
+                       "checkpointing": args.checkpointing, "repeats": args.repeats}  # fmt: skip
             for name, case, values in cases:
                 if name in args.skip or (compiled and name == "rl"):
                     continue
@@ -239,7 +241,8 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
     for r in results:
         if "update (s)" in r:
             stages = ", ".join(f"{name} {r[f'{name} (s)']:.2f} s" for name in STAGES)
-            print(f"\n{r['case']} ({r['precision']}): {stages}; micro-batch {args.micro_batch}")
+            print(f"\n{r['case']} ({r['precision']}): {stages}; micro-batch {args.micro_batch}, gradient "
+                  f"checkpointing {'on' if args.checkpointing else 'off'}")  # fmt: skip
     references = {r["reference_s"] for r in results}
     print(f"\nreference = 50 matmuls of 512x512 float32 on {args.device}, same run: "
           f"{statistics.median(references) * 1000:.1f} ms (median over the cases' processes)")  # fmt: skip

@@ -121,6 +121,23 @@ def test_guided_sampling_encodes_the_condition_once_for_all_steps_and_both_branc
     torch.testing.assert_close(batched, separate, atol=1e-4, rtol=1e-4)
 
 
+def test_gradient_checkpointing_recomputes_the_unet_blocks_and_gives_the_same_gradients(monkeypatch):
+    cond = condition()
+    x0, sigma = torch.randn(tiny_model().target_shape(cond)), torch.tensor([0.5, 2.0])
+    calls = []
+    checkpoint = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = CtrlWorldModel(replace(CTRL_WORLD_PRESETS["tiny"](), gradient_checkpointing=checkpointing), LAYOUT)
+        model.train()
+        model.denoise(x0, sigma, cond).square().mean().backward()
+        gradients.append(torch.cat([p.grad.flatten() for p in model.network.parameters() if p.grad is not None]))
+        assert bool(calls) == checkpointing  # the blocks went through torch.utils.checkpoint
+    torch.testing.assert_close(gradients[1], gradients[0], atol=1e-6, rtol=1e-5)
+
+
 def test_bf16_precision_runs_the_unet_and_vae_in_bf16_and_returns_float32():
     """The GPU path's autocast, exercised on the CPU (`precision="bf16"` forces it on any device)."""
     fp32, cond = tiny_model(), condition()

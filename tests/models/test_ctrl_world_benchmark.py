@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import ctrl_world as benchmark  # noqa: E402
 
 OPTIONS = {"preset": "tiny", "device": "cpu", "resolution": (32, 48), "precision": "fp32", "compile": False,
-           "micro_batch": 0, "repeats": 1}  # fmt: skip
+           "micro_batch": 0, "checkpointing": False, "repeats": 1}  # fmt: skip
 
 
 def test_unet_flops_scale_with_the_rows_and_do_not_depend_on_the_precision():
@@ -30,7 +30,7 @@ def test_unet_flops_scale_with_the_rows_and_do_not_depend_on_the_precision():
 def test_rollout_step_and_rl_iteration_report_time_and_memory():
     step = benchmark.rollout_step(OPTIONS, 2)
     assert step["seconds"] > 0 and step["peak_mb"] >= 0
-    iteration = benchmark.rl_iteration(OPTIONS, 2)
+    iteration = benchmark.rl_iteration({**OPTIONS, "checkpointing": True, "micro_batch": 1}, 2)
     stages = [iteration[f"{name} (s)"] for name in benchmark.STAGES]
     assert all(s > 0 for s in stages) and iteration["seconds"] == pytest.approx(sum(stages))
 
