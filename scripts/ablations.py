@@ -53,6 +53,7 @@ ABLATIONS: dict[str, list[str]] = {
     # Stochastic collection: 3 Euler steps with EDM churn. Candidates differ 5x more in pixels but only
     # 1.4x more in reward (docs/posttrain.md), and collection costs about twice as much.
     "churn3": ["posttrain.branching.sampler.num_steps=3", "posttrain.branching.sampler.s_churn=3"],
+    "switch_b": ["posttrain.branching.train_clips=all"],  # train on every clip of a continuation, not the first
 }
 COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
            ("external", "haarpsi"), ("wrist", "haarpsi"), ("external", "gmsd"), ("wrist", "gmsd"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -67,3 +68,20 @@ def test_a_fixed_prefix_length_is_always_used():
     config = BranchingConfig(candidates=2, min_prefix=2, max_prefix=2, min_continuation=2, max_continuation=2)
     prefixes = {collect_group(GaussianWorldModel(), track(), CLIPS, config, REWARD, seed=s).prefix for s in range(6)}
     assert prefixes == {2}
+
+
+def test_switch_b_keeps_every_later_clip_on_each_candidates_own_history():
+    config = BranchingConfig(candidates=3, max_prefix=0, min_continuation=3, max_continuation=3, train_clips="all")
+    group = collect_group(GaussianWorldModel(std=0.3), track(), CLIPS, config, REWARD, seed=0)
+    clips = group.training_clips()
+    assert len(clips) == 3 and clips[0][0] is group.cond
+    f = CLIPS.num_future
+    for j, (cond, x0) in enumerate(clips[1:], start=1):
+        torch.testing.assert_close(cond.current, group.predicted[:, j * f - 1])  # each candidate's last frame
+        assert not torch.allclose(cond.current[0], cond.current[1])  # so the conditions differ
+        assert x0.shape == group.x0.shape
+    first = collect_group(GaussianWorldModel(std=0.3), track(), CLIPS, replace(config, train_clips="first"), REWARD, 0)
+    torch.testing.assert_close(first.x0, group.x0)  # the switch changes what is kept, not what is collected
+    assert first.later == [] and len(first.training_clips()) == 1
+    with pytest.raises(ValueError, match="train_clips"):
+        BranchingConfig(train_clips="some")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,16 @@ import torch
 
 from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
-from persistworld.metrics.reward import RewardConfig
+from persistworld.metrics.reward import Reward, RewardConfig
 from persistworld.models.checkpoint import load_world_model, save_checkpoint
 from persistworld.models.compact import COMPACT_PRESETS, CompactWorldModel
 from persistworld.models.sampler import SamplerConfig
+from persistworld.rl.adapters import OLD, PolicyAdapters
 from persistworld.rl.advantages import AdvantageConfig
-from persistworld.rl.branching import BranchingConfig
+from persistworld.rl.branching import BranchingConfig, collect_group
 from persistworld.rl.objective import ObjectiveConfig
-from persistworld.rl.posttrain import PosttrainConfig, posttrain
+from persistworld.rl.posttrain import PosttrainConfig, group_backward, posttrain
+from persistworld.rollout.engine import EpisodeTrack
 from persistworld.train.logger import read_stream
 from persistworld.train.pretrain import data_layout
 
@@ -104,6 +107,38 @@ def test_micro_batches_in_collection_and_update_give_the_same_training(setup, tm
         torch.testing.assert_close(chunked[key], value, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="micro_batch"):
         config(1, micro_batch=-1)
+
+
+def test_switch_b_trains_on_the_mean_loss_of_every_clip(setup):
+    root, base = setup
+    model, _, _ = load_world_model(base, expected_layout=data_layout(RESOLUTION, CLIPS))
+    cfg = config(1, branching=BranchingConfig(candidates=4, max_prefix=1, min_continuation=2, max_continuation=2,
+                                               train_clips="all"))  # fmt: skip
+    adapters = PolicyAdapters(model, cfg.lora)
+    track = EpisodeTrack.load(EpisodeDataset(root, "train"), EpisodeDataset(root, "train").episode_ids[0])
+    reward = Reward(cfg.reward)
+    with adapters.use(OLD):
+        group = collect_group(model, track, CLIPS, cfg.branching, reward, seed=5)
+    assert len(group.training_clips()) == 2
+    r = torch.tensor([0.2, 0.4, 0.6, 0.8])
+    parameters = adapters.trainable_parameters()
+
+    def gradients(groups: list, seed: int = 0) -> tuple[torch.Tensor, float]:
+        for p in parameters:
+            p.grad = None
+        generator, loss = torch.Generator().manual_seed(seed), 0.0
+        for g in groups:  # one generator through the clips, as group_backward draws them
+            loss += group_backward(model, adapters, g, r, cfg, generator)["loss"]
+        return torch.cat([p.grad.flatten() for p in parameters if p.grad is not None]), loss
+
+    both, loss = gradients([group])
+    ((cond, x0),) = group.later
+    first, second = replace(group, later=[]), replace(group, cond=cond, x0=x0, later=[])
+    separate, separate_loss = gradients([first, second])
+    torch.testing.assert_close(both, separate / 2)
+    assert loss == pytest.approx(separate_loss / 2)
+    only_first, _ = gradients([first])
+    assert not torch.allclose(both, only_first)  # the later clip contributes
 
 
 def test_resume_continues_exactly(setup, tmp_path: Path):

@@ -11,6 +11,8 @@ One group (method_spec.md section 3.3, steps 1-5):
 
 The training samples are the candidates' first clips (the spec's SWITCH-A): all K share one
 condition exactly (the frozen prefix), so they form a proper group for the contrastive objective.
+`train_clips = "all"` (SWITCH-B) also trains on the later clips, whose histories are each
+candidate's own earlier clips.
 The reward covers all L clips, so it sees how a clip affects the clips after it (L >= 2 kept the toy
 run from trading long-horizon PSNR for SSIM).
 """
@@ -42,8 +44,15 @@ class BranchingConfig:
     # The collection sampler. A single 1-step draw (no averaging) keeps candidates diverse; EDM churn
     # (s_churn > 0) with more steps is the other option.
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(num_steps=1, draws=1))
+    # Which clips the update trains on (method_spec.md section 3.3, step 7). "first" (SWITCH-A, the
+    # spec's default): the candidates' first clips, which share one condition exactly. "all" (SWITCH-B):
+    # every clip of every continuation, each with its own self-generated history, all weighted by the
+    # candidate's reward r^k.
+    train_clips: str = "first"
 
     def __post_init__(self) -> None:
+        if self.train_clips not in ("first", "all"):
+            raise ValueError(f"`train_clips` must be 'first' (SWITCH-A) or 'all' (SWITCH-B). Got {self.train_clips!r}.")
         if self.candidates < 2:
             raise ValueError(f"`candidates` must be >= 2 (a group needs a spread). Got {self.candidates}.")
         if not 1 <= self.min_continuation <= self.max_continuation:
@@ -69,6 +78,12 @@ class Group:
     reward: RewardResult  # total (K,), per clip (K, L), terms {name: (K, L)}
     rollout_seconds: float = 0.0  # prefix and candidates
     reward_seconds: float = 0.0
+    # With train_clips = "all": the (K) conditions and x0 of clips 2..L, each candidate on its own history.
+    later: list[tuple[Condition, torch.Tensor]] = field(default_factory=list)
+
+    def training_clips(self) -> list[tuple[Condition, torch.Tensor]]:
+        """(condition, x0) of each clip the update trains on: the first clip, then the later ones if kept."""
+        return [(self.cond, self.x0), *self.later]
 
 
 def branch_track(track: EpisodeTrack, start: int, prefix_frames: torch.Tensor) -> EpisodeTrack:
@@ -124,8 +139,9 @@ def collect_group(
     scored = time.perf_counter()
     scores = reward(predicted.reshape(k, continuation, future, *views), truth.reshape(continuation, future, *views))
     first = result.steps[0]
+    later = [(step.cond, step.x0) for step in result.steps[1:]] if config.train_clips == "all" else []
     return Group(
         episode_id=track.episode_id, start=start, prefix=prefix, continuation=continuation, cond=first.cond,
         x0=first.x0, predicted=predicted, truth=truth, reward=scores, rollout_seconds=scored - began,
-        reward_seconds=time.perf_counter() - scored,
+        reward_seconds=time.perf_counter() - scored, later=later,
     )  # fmt: skip

@@ -38,6 +38,7 @@ from persistworld.errors import PersistWorldError
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
 from persistworld.models.checkpoint import WorldModelModule, load_world_model, save_checkpoint
 from persistworld.models.edm import sample_training_sigma
+from persistworld.models.protocol import Condition
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rl.adapters import OLD, REFERENCE, LoraSettings, PolicyAdapters
 from persistworld.rl.advantages import (
@@ -115,38 +116,56 @@ def group_backward(
     model: WorldModelModule, adapters: PolicyAdapters, group: Group, r: torch.Tensor, config: PosttrainConfig,
     generator: torch.Generator, scale: float = 1.0,
 ) -> dict[str, float]:  # fmt: skip
-    """Backpropagate `scale` x the contrastive loss of one group's first clips; returns the loss parts.
+    """Backpropagate `scale` x the contrastive loss of one group's training clips; returns the loss parts.
+
+    The first clips (SWITCH-A), or with ``train_clips = "all"`` the mean of the loss over every clip of
+    the continuation (SWITCH-B), each clip with its own sigma and noise, drawn in clip order.
+    """
+    clips = group.training_clips()
+    parts: dict[str, float] = {}
+    for cond, x0 in clips:
+        clip_parts = clip_backward(model, adapters, cond, x0, r, config, generator, scale / len(clips))
+        for key, value in clip_parts.items():
+            parts[key] = parts.get(key, 0.0) + value / len(clips)
+    return parts
+
+
+def clip_backward(
+    model: WorldModelModule, adapters: PolicyAdapters, cond: Condition, x0: torch.Tensor, r: torch.Tensor,
+    config: PosttrainConfig, generator: torch.Generator, scale: float,
+) -> dict[str, float]:  # fmt: skip
+    """Backpropagate `scale` x the contrastive loss of one clip of K candidates; returns the loss parts.
 
     D_old and D_ref run without gradients. The candidates go through the model `config.micro_batch`
     at a time (0 = all K at once): sigma and noise are drawn for the whole group first and the loss is
     a mean over candidates, so each chunk's loss is weighted by its share of the group and the
     gradients equal the unchunked ones up to float summation order.
     """
-    k = group.x0.shape[0]
-    device = group.x0.device
+    k = x0.shape[0]
+    device = x0.device
     edm = model.config.edm
     if config.crn:  # one sigma and one noise for the whole group: the shared part cancels
         sigma = sample_training_sigma(1, edm, generator, device).expand(k)
-        noise = torch.randn(group.x0.shape[1:], generator=generator, device=device).expand_as(group.x0)
+        noise = torch.randn(x0.shape[1:], generator=generator, device=device).expand_as(x0)
     else:
         sigma = sample_training_sigma(k, edm, generator, device)
-        noise = torch.randn(group.x0.shape, generator=generator, device=device)
-    x_sigma = group.x0 + sigma.view(-1, *[1] * (group.x0.dim() - 1)) * noise
+        noise = torch.randn(x0.shape, generator=generator, device=device)
+    x_sigma = x0 + sigma.view(-1, *[1] * (x0.dim() - 1)) * noise
     size = config.micro_batch or k
     parts: dict[str, float] = {}
     for start in range(0, k, size):
         rows = slice(start, min(start + size, k))
         share = (rows.stop - rows.start) / k
-        cond = group.cond if size >= k else group.cond.select(list(range(rows.start, rows.stop)))
-        d_theta = model.denoise(x_sigma[rows], sigma[rows], cond)
+        chunk = cond if size >= k else cond.select(list(range(rows.start, rows.stop)))
+        d_theta = model.denoise(x_sigma[rows], sigma[rows], chunk)
         with torch.no_grad():
             with adapters.use(OLD):
-                d_old = model.denoise(x_sigma[rows], sigma[rows], cond)
+                d_old = model.denoise(x_sigma[rows], sigma[rows], chunk)
             d_ref = None
             if config.objective.kl_weight > 0:
                 with adapters.use(REFERENCE):
-                    d_ref = model.denoise(x_sigma[rows], sigma[rows], cond)
-        loss, chunk_parts = contrastive_x0_loss(d_theta, d_old, group.x0[rows], r[rows], config.objective, d_ref=d_ref)
+                    d_ref = model.denoise(x_sigma[rows], sigma[rows], chunk)
+        loss, chunk_parts = contrastive_x0_loss(d_theta, d_old, x0[rows], r[rows], config.objective, d_ref=d_ref)
         (loss * (share * scale)).backward()
         for key, value in chunk_parts.items():
             parts[key] = parts.get(key, 0.0) + value * share
