@@ -103,8 +103,16 @@ def test_micro_batches_in_collection_and_update_give_the_same_training(setup, tm
     for a, b in zip(whole_logs, chunked_logs, strict=True):
         for key in ("loss", "kl", "reward_mean", "grad_norm"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-7), key
-    for key, value in whole.items():
-        torch.testing.assert_close(chunked[key], value, atol=1e-6, rtol=1e-5)
+    # The weights: the two runs' updates agree to 1 % of the largest update. (Adam divides by the root
+    # of the squared gradients, so a gradient component near 0 turns summation-order noise into a
+    # visible relative difference; a fixed absolute tolerance on the weights failed at 1.3e-6 on one
+    # of 1536 entries with a new install.)
+    start = load_world_model(base, expected_layout=layout)[0].state_dict()
+    updates = {key: (chunked[key] - start[key], value - start[key]) for key, value in whole.items()}
+    largest = max(float(b.abs().max()) for _, b in updates.values())
+    assert largest > 1e-5  # the runs did train
+    for key, (a, b) in updates.items():
+        torch.testing.assert_close(a, b, atol=0.01 * largest, rtol=0, msg=key)
     with pytest.raises(ValueError, match="micro_batch"):
         config(1, micro_batch=-1)
 
