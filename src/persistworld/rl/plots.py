@@ -62,5 +62,6 @@ def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Pa
     for axis in axes:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="upper left")
+        if axis.get_legend_handles_labels()[0]:  # panels without lines yet (first probe) get no empty legend
+            axis.legend(fontsize=7, loc="upper left")
     return save_figure(figure, Path(path) if path is not None else run_dir / "curves.png")
