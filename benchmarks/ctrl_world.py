@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -34,7 +33,8 @@ from dataclasses import replace
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import reference_seconds
+from model import PeakMemory, reference_seconds
+from persistworld.cli.common import parse_resolution
 from persistworld.data.clips import ClipConfig
 from persistworld.metrics.reward import Reward, reward_preset
 from persistworld.models.ctrl_world.config import CTRL_WORLD_PRESETS
@@ -89,6 +89,12 @@ def random_condition(rows: int, resolution: tuple[int, int], device: str) -> Con
     )
 
 
+def random_track(resolution: tuple[int, int]) -> EpisodeTrack:
+    """One episode of random frames and states with an instruction (the text tower runs too)."""
+    frames = torch.rand(EPISODE_FRAMES, 3, 3, *resolution) * 2 - 1
+    return EpisodeTrack("0", frames, torch.rand(EPISODE_FRAMES, 7), text="put the marker in the cup")
+
+
 def timed(fn: Callable[[], object], device: str, repeats: int) -> float:
     """Median seconds of `fn` over `repeats` calls, after one warm-up call."""
     fn()
@@ -102,13 +108,6 @@ def timed(fn: Callable[[], object], device: str, repeats: int) -> float:
             torch.cuda.synchronize()
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
-
-
-def peak_memory_mb(device: str, rss_before_kb: int) -> float:
-    """CUDA: max allocated since the last reset; CPU: growth of the max RSS."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before_kb) / 1024
 
 
 def unet_forward(options: dict, rows: int) -> dict:
@@ -130,15 +129,12 @@ def rollout_step(options: dict, sampler_steps: int) -> dict:
     """Seconds of one rollout step of one episode (VAE encode, guided sampler, VAE decode)."""
     device, resolution = options["device"], options["resolution"]
     model = build_model(options)
-    frames = torch.rand(EPISODE_FRAMES, 3, 3, *resolution) * 2 - 1
-    track = EpisodeTrack("0", frames, torch.rand(EPISODE_FRAMES, 7), text="put the marker in the cup")
+    track = random_track(resolution)
     sampler = SamplerConfig(num_steps=sampler_steps, cfg_scale=2.0, cfg_scale_first=1.0)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     seconds = timed(lambda: rollout(model, [track], [8], CLIPS, sampler, 1, device=device), device, options["repeats"])
     return {"case": f"rollout step, {sampler_steps} sampler steps", "seconds": seconds,
-            "peak_mb": peak_memory_mb(device, rss)}  # fmt: skip
+            "peak_mb": memory.megabytes()}  # fmt: skip
 
 
 def rl_iteration(options: dict, candidates: int) -> dict:
@@ -152,11 +148,8 @@ def rl_iteration(options: dict, candidates: int) -> dict:
     adapters = PolicyAdapters(model, config.lora)
     optimizer = torch.optim.AdamW(adapters.trainable_parameters(), lr=config.lr)
     reward = Reward(config.reward, device)
-    frames = torch.rand(EPISODE_FRAMES, 3, 3, *resolution) * 2 - 1
-    episodes = {"0": EpisodeTrack("0", frames, torch.rand(EPISODE_FRAMES, 7), text="put the marker in the cup")}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    episodes = {"0": random_track(resolution)}
+    memory = PeakMemory(device)
     step = (model, adapters, optimizer)
     rows = [
         optimization_step(
@@ -173,7 +166,7 @@ def rl_iteration(options: dict, candidates: int) -> dict:
     ]
     stages = {f"{name} (s)": statistics.median(r[f"time_{name}"] for r in rows[1:]) for name in STAGES}
     return {"case": f"RL iteration, K = {candidates}", "seconds": sum(stages.values()), **stages,
-            "peak_mb": peak_memory_mb(device, rss)}  # fmt: skip
+            "peak_mb": memory.megabytes()}  # fmt: skip
 
 
 def run_case(case: Callable[[dict, int], dict], options: dict, value: int) -> dict:
@@ -181,11 +174,6 @@ def run_case(case: Callable[[dict, int], dict], options: dict, value: int) -> di
     torch.set_float32_matmul_precision("high")  # TF32 where the GPU has it; no effect on the CPU
     result = case(options, value)
     return {**result, "reference_s": reference_seconds(options["device"])}
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    height, width = (int(v) for v in text.lower().split("x"))
-    return height, width
 
 
 def main() -> None:

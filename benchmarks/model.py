@@ -43,6 +43,25 @@ def reference_seconds(device: str) -> float:
     return best
 
 
+class PeakMemory:
+    """Peak memory of the work after its creation: CUDA's max allocated, or on a CPU the max RSS's growth.
+
+    Each benchmark case runs in a fresh process, so the RSS growth is that case's own.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+    def megabytes(self) -> float:
+        """The peak so far, in MB."""
+        if self.device == "cuda":
+            return torch.cuda.max_memory_allocated() / 2**20
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.rss_before_kb) / 1024
+
+
 def random_batch(batch_size: int, clips: ClipConfig, device: str) -> ClipBatch:
     h, w = RESOLUTION
     hn, f = len(clips.history), clips.num_future
@@ -66,9 +85,7 @@ def measure(preset: str, device: str, batch_size: int, rollout_rows: int, repeat
     optimizer = make_optimizer(model.parameters(), OptimConfig())
     generator = torch.Generator(device).manual_seed(0)
     batch = random_batch(batch_size, clips, device)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     times = []
     for _ in range(repeats + 1):  # the first step warms up
         start = time.perf_counter()
@@ -79,10 +96,7 @@ def measure(preset: str, device: str, batch_size: int, rollout_rows: int, repeat
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    if device == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    peak_mb = memory.megabytes()
 
     model.eval()
     length = 14 * clips.num_future + 1

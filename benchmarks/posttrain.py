@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 
 import torch
 
-from model import RESOLUTION, reference_seconds
+from model import RESOLUTION, PeakMemory, reference_seconds
 from persistworld.data.clips import ClipConfig
 from persistworld.metrics.reward import Reward, reward_preset
 from persistworld.models.compact import COMPACT_PRESETS, CompactWorldModel
@@ -51,9 +50,7 @@ def measure(preset: str, device: str, candidates: int, groups: int, repeats: int
     reward = Reward(config.reward, device)
     frames, actions = (EPISODE_FRAMES, 3, 3, *RESOLUTION), (EPISODE_FRAMES, 7)
     episodes = {str(i): EpisodeTrack(str(i), torch.rand(frames) * 2 - 1, torch.rand(actions)) for i in range(4)}
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    memory = PeakMemory(device)
     rows = []
     for seed in range(repeats + 1):  # the first iteration warms up
         work = StepWork([(str(i % len(episodes)), 1000 * seed + i) for i in range(groups)])
@@ -62,10 +59,7 @@ def measure(preset: str, device: str, candidates: int, groups: int, repeats: int
             torch.device(device),
         )  # fmt: skip
         rows.append(logs)
-    if device == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    peak_mb = memory.megabytes()
     stages = {name: statistics.median(r[f"time_{name}"] for r in rows[1:]) for name in ("rollout", "reward", "update")}
     return {
         "preset": preset, "device": device, "candidates": candidates, "groups": groups, **stages,
