@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from persistworld.rl.advantages import (
     AdvantageConfig,
     combine_terms,
+    credit_to_clips,
     group_advantages,
     optimality_probability,
     within_group_spread,
@@ -86,7 +89,41 @@ def test_group_rewards_use_the_total_or_per_term_z_scores():
         "lpips_alex": torch.tensor([[0.1] * 2, [0.3] * 2, [0.2] * 2]),
     }
     group = SimpleNamespace(reward=SimpleNamespace(total=torch.tensor([0.8, 0.2, 0.5]), terms=terms))
-    assert torch.equal(group_rewards([group], reward, AdvantageConfig()), torch.tensor([[0.8, 0.2, 0.5]]))
-    normalised = group_rewards([group], reward, AdvantageConfig(normalize_terms=True))[0]
+    assert torch.equal(group_rewards([group], reward, AdvantageConfig(), 2), torch.tensor([[[0.8], [0.2], [0.5]]]))
+    normalised = group_rewards([group], reward, AdvantageConfig(normalize_terms=True), 2)[0, :, 0]
     ssim_z = torch.tensor([1.0, -1.0, 0.0])  # (x - mean) / std over the 3 candidates
     assert torch.allclose(normalised, ssim_z + ssim_z, atol=3e-3)  # LPIPS is a distance: its sign flips
+
+
+def test_per_clip_credit_gives_each_clip_its_own_or_its_reward_to_go():
+    from types import SimpleNamespace
+
+    from persistworld.metrics.reward import Reward, RewardConfig
+    from persistworld.rl.posttrain import group_rewards
+
+    per_clip = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])  # (K = 2, L = 3)
+    assert torch.equal(credit_to_clips(per_clip, "clip"), per_clip)
+    assert torch.allclose(credit_to_clips(per_clip, "to_go"), torch.tensor([[2.0, 2.5, 3.0], [2.0, 1.5, 1.0]]))
+    assert torch.allclose(credit_to_clips(per_clip, "candidate"), torch.full((2, 3), 2.0))
+    reward = Reward(RewardConfig(terms={"ssim": 1.0, "psnr": 1.0}))
+    short = SimpleNamespace(reward=SimpleNamespace(per_clip=per_clip[:, :2], terms={}))  # L = 2 of at most 3
+    scores = group_rewards([short], reward, AdvantageConfig(clip_credit="to_go"), 3)
+    assert scores.shape == (1, 2, 3) and scores[0, :, 2].isnan().all()  # the clip this group does not have
+    assert torch.allclose(scores[0, :, :2], torch.tensor([[1.5, 2.0], [2.5, 2.0]]))
+    # z-scored per term over the K candidates' j-th clips: SSIM and PSNR in opposite order cancel
+    terms = {"ssim": per_clip, "psnr": per_clip.flip(0)}
+    balanced = group_rewards([SimpleNamespace(reward=SimpleNamespace(terms=terms))], reward,
+                             AdvantageConfig(clip_credit="clip", normalize_terms=True), 3)  # fmt: skip
+    assert torch.allclose(balanced[0], torch.zeros(2, 3), atol=1e-3)
+    with pytest.raises(ValueError, match="clip_credit"):
+        AdvantageConfig(clip_credit="episode")
+
+
+def test_advantages_per_clip_normalise_each_column_and_skip_missing_clips():
+    rewards = torch.tensor([[[1.0, 10.0, math.nan], [3.0, 30.0, math.nan]], [[0.0, 5.0, 7.0], [2.0, 1.0, 9.0]]])
+    per_group = group_advantages(rewards, AdvantageConfig())
+    assert torch.allclose(per_group[0, :, :2], torch.tensor([[-1.0, -1.0], [1.0, 1.0]]) / math.sqrt(2), atol=1e-3)
+    assert per_group[0, :, 2].isnan().all() and per_group[1].isfinite().all()
+    global_std = group_advantages(rewards, AdvantageConfig(std="global"))
+    finite = rewards[rewards.isfinite()]
+    assert torch.allclose(global_std[1, :, 2], torch.tensor([-1.0, 1.0]) / (finite.std() + 1e-4))

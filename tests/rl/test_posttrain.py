@@ -131,22 +131,28 @@ def test_switch_b_trains_on_the_mean_loss_of_every_clip(setup):
     r = torch.tensor([0.2, 0.4, 0.6, 0.8])
     parameters = adapters.trainable_parameters()
 
-    def gradients(groups: list, seed: int = 0) -> tuple[torch.Tensor, float]:
+    def gradients(groups: list, weights: list[torch.Tensor]) -> tuple[torch.Tensor, float]:
         for p in parameters:
             p.grad = None
-        generator, loss = torch.Generator().manual_seed(seed), 0.0
-        for g in groups:  # one generator through the clips, as group_backward draws them
-            loss += group_backward(model, adapters, g, r, cfg, generator)["loss"]
+        generator, loss = torch.Generator().manual_seed(0), 0.0
+        for g, w in zip(groups, weights, strict=True):  # one generator through the clips, as group_backward draws
+            loss += group_backward(model, adapters, g, w, cfg, generator)["loss"]
         return torch.cat([p.grad.flatten() for p in parameters if p.grad is not None]), loss
 
-    both, loss = gradients([group])
+    both, loss = gradients([group], [r])
     ((cond, x0),) = group.later
     first, second = replace(group, later=[]), replace(group, cond=cond, x0=x0, later=[])
-    separate, separate_loss = gradients([first, second])
+    separate, separate_loss = gradients([first, second], [r, r])
     torch.testing.assert_close(both, separate / 2)
     assert loss == pytest.approx(separate_loss / 2)
-    only_first, _ = gradients([first])
+    only_first, _ = gradients([first], [r])
     assert not torch.allclose(both, only_first)  # the later clip contributes
+    # per-clip credit (clip_credit != "candidate"): column j of r weights clip j
+    per_clip = torch.stack([r, r.flip(0)], dim=1)
+    credited, _ = gradients([group], [per_clip])
+    separate, _ = gradients([first, second], [per_clip[:, 0], per_clip[:, 1]])
+    torch.testing.assert_close(credited, separate / 2)
+    assert not torch.allclose(credited, both)
 
 
 def test_resume_continues_exactly(setup, tmp_path: Path):
@@ -202,16 +208,18 @@ def test_the_cli_runs_posttrain_from_config_overrides(setup, tmp_path: Path):
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(setup, tmp_path: Path):
     """`torchrun` with 2 CPU processes (gloo) against 1 process: 4 groups per step, split 2 + 2.
 
-    Global-std advantages need every rank's rewards (gathered); the probe and its rollback decision
-    come from rank 0 (broadcast). Tolerance: the ranks sum gradients in another order than one
-    process does, and each runs 1 thread instead of 2, so agreement is to float32 rounding
-    (losses to 1e-4 relative, weights to 1e-5), not bit for bit.
+    Global-std advantages need every rank's rewards (gathered), here per clip (SWITCH-B with the
+    reward to go) with continuations of 1 or 2 clips, so the gathered scores carry NaN for the clips
+    a group lacks; the probe and its rollback decision come from rank 0 (broadcast). Tolerance: the
+    ranks sum gradients in another order than one process does, and each runs 1 thread instead of 2,
+    so agreement is to float32 rounding (losses to 1e-4 relative, weights to 1e-5), not bit for bit.
     """
     root, base = setup
     overrides = cli_overrides(
         root, "posttrain.iterations=3", "posttrain.groups_per_step=4", "posttrain.branching.candidates=3",
         "posttrain.branching.max_prefix=1", "posttrain.advantages.std=global", "posttrain.rollback=true",
-        "posttrain.probe_every=1", "posttrain.rollback_tolerance=0",
+        "posttrain.probe_every=1", "posttrain.rollback_tolerance=0", "posttrain.branching.min_continuation=1",
+        "posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go",
     )  # fmt: skip
     runs = {"one": [sys.executable, "-m", "persistworld"], "two": [*TORCHRUN, "-m", "persistworld"]}
     for name, launcher in runs.items():

@@ -7,6 +7,11 @@ the std of the group or of all samples (``global``), clipped to +-clip, then r =
 With several reward terms the raw weighted sum lets the term with the largest spread decide alone
 (the toy run's SSIM + PSNR/32 was gamed through SSIM). `normalize_terms` z-scores each term within its
 group before the weighted combination, so each term moves r by its weight.
+
+Which reward a trained clip gets (method_spec.md section 3.3, steps 5 and 7, "r^k (or r^{k,j})"):
+the candidate's reward r^k for every clip (the spec's default), each clip's own reward r^{k,j}, or
+the reward to go (clip j and the clips after it), which credits a clip with what it led to and
+equals r^k for the first clip. Per-clip scores are normalised over the K candidates' j-th clips.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+CLIP_CREDITS = ("candidate", "clip", "to_go")
 
 
 @dataclass
@@ -24,8 +31,14 @@ class AdvantageConfig:
     std: str = "group"  # "group" (std within each group of K) or "global" (std over all groups)
     eps: float = 1e-4
     normalize_terms: bool = False  # z-score each reward term within its group before weighting
+    # The reward each trained clip is weighted with: "candidate" (r^k, the mean over the candidate's L
+    # clips, for all its clips; the spec's default), "clip" (clip j's own r^{k,j}) or "to_go" (the
+    # mean over clip j and the clips after it). Only "candidate" and "to_go" agree on the first clip.
+    clip_credit: str = "candidate"
 
     def __post_init__(self) -> None:
+        if self.clip_credit not in CLIP_CREDITS:
+            raise ValueError(f"`clip_credit` must be one of {CLIP_CREDITS}. Got {self.clip_credit!r}.")
         if self.std not in ("group", "global"):
             raise ValueError(f"`std` must be 'group' or 'global'. Got {self.std!r}.")
         if self.clip <= 0:
@@ -33,11 +46,18 @@ class AdvantageConfig:
 
 
 def group_advantages(rewards: torch.Tensor, config: AdvantageConfig) -> torch.Tensor:
-    """(G, K) rewards of G groups of K candidates -> (G, K) clipped advantages."""
-    if rewards.dim() != 2 or rewards.shape[1] < 2:
-        raise ValueError(f"rewards must be (groups, K >= 2), got {tuple(rewards.shape)}.")
+    """(G, K[, C]) rewards of G groups of K candidates (per clip) -> clipped advantages of the same shape.
+
+    Each group (and clip column) is centred over its K candidates. NaN marks clips that a group does
+    not have (a shorter continuation); they stay NaN and are left out of the global std.
+    """
+    if rewards.dim() not in (2, 3) or rewards.shape[1] < 2:
+        raise ValueError(f"rewards must be (groups, K >= 2[, clips]), got {tuple(rewards.shape)}.")
     centred = rewards - rewards.mean(1, keepdim=True)
-    std = rewards.std(1, keepdim=True) if config.std == "group" else rewards.std().expand(rewards.shape[0], 1)
+    if config.std == "group":
+        std = rewards.std(1, keepdim=True)
+    else:
+        std = rewards[rewards.isfinite()].std()
     return (centred / (std + config.eps)).clamp(-config.clip, config.clip)
 
 
@@ -55,6 +75,18 @@ def combine_terms(terms: dict[str, torch.Tensor], weights: dict[str, float], con
             values = (values - values.mean(1, keepdim=True)) / (values.std(1, keepdim=True) + config.eps)
         total = total + weight * values
     return total
+
+
+def credit_to_clips(per_clip: torch.Tensor, credit: str) -> torch.Tensor:
+    """(..., L) rewards of each clip -> (..., L) the reward each clip is trained with (`clip_credit`)."""
+    if credit == "candidate":
+        return per_clip.mean(-1, keepdim=True).expand_as(per_clip)
+    if credit == "clip":
+        return per_clip
+    if credit == "to_go":
+        remaining = torch.arange(per_clip.shape[-1], 0, -1, dtype=per_clip.dtype, device=per_clip.device)
+        return per_clip.flip(-1).cumsum(-1).flip(-1) / remaining
+    raise ValueError(f"`clip_credit` must be one of {CLIP_CREDITS}. Got {credit!r}.")
 
 
 def within_group_spread(rewards: torch.Tensor) -> float:

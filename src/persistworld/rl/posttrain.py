@@ -44,6 +44,7 @@ from persistworld.rl.adapters import OLD, REFERENCE, LoraSettings, PolicyAdapter
 from persistworld.rl.advantages import (
     AdvantageConfig,
     combine_terms,
+    credit_to_clips,
     group_advantages,
     optimality_probability,
     within_group_spread,
@@ -119,12 +120,15 @@ def group_backward(
     """Backpropagate `scale` x the contrastive loss of one group's training clips; returns the loss parts.
 
     The first clips (SWITCH-A), or with ``train_clips = "all"`` the mean of the loss over every clip of
-    the continuation (SWITCH-B), each clip with its own sigma and noise, drawn in clip order.
+    the continuation (SWITCH-B), each clip with its own sigma and noise, drawn in clip order. `r` is
+    (K,) or (K, C): column j weights clip j, and one column (C = 1) weights every clip.
     """
     clips = group.training_clips()
+    r = r[:, None] if r.dim() == 1 else r
     parts: dict[str, float] = {}
-    for cond, x0 in clips:
-        clip_parts = clip_backward(model, adapters, cond, x0, r, config, generator, scale / len(clips))
+    for j, (cond, x0) in enumerate(clips):
+        clip_r = r[:, min(j, r.shape[1] - 1)]
+        clip_parts = clip_backward(model, adapters, cond, x0, clip_r, config, generator, scale / len(clips))
         for key, value in clip_parts.items():
             parts[key] = parts.get(key, 0.0) + value / len(clips)
     return parts
@@ -177,16 +181,29 @@ def group_totals(collected: list[Group]) -> torch.Tensor:
     return torch.stack([g.reward.total for g in collected])
 
 
-def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfig) -> torch.Tensor:
-    """(G, K) scores the advantages are computed from.
+def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfig, clips: int) -> torch.Tensor:
+    """(G, K, C) scores the advantages are computed from, per group, candidate and trained clip.
 
-    The reward's total, or with ``normalize_terms`` each term (mean over the continuation's clips)
-    z-scored within its group and then weighted with its sign.
+    With ``clip_credit = "candidate"``, C = 1: one score per candidate for all its clips, the reward's
+    total or, with ``normalize_terms``, each term (mean over the continuation's clips) z-scored within
+    its group and then weighted with its sign. Otherwise C = `clips` (the longest continuation): clip
+    j's credited score (`credit_to_clips`), its terms z-scored over the K candidates' j-th clips with
+    ``normalize_terms``; NaN past a group's own L clips, so that every rank gathers one shape.
     """
-    if not config.normalize_terms:
-        return group_totals(collected)
-    terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
-    return combine_terms(terms, reward.signed_weights, config)
+    if config.clip_credit == "candidate":
+        if not config.normalize_terms:
+            return group_totals(collected)[..., None]
+        terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
+        return combine_terms(terms, reward.signed_weights, config)[..., None]
+    rows = []
+    for group in collected:
+        if config.normalize_terms:  # combine_terms z-scores along dim 1: put the K candidates there
+            terms = {name: credit_to_clips(group.reward.terms[name], config.clip_credit).T for name in reward.weights}
+            scores = combine_terms(terms, reward.signed_weights, config).T
+        else:
+            scores = credit_to_clips(group.reward.per_clip, config.clip_credit)
+        rows.append(torch.nn.functional.pad(scores, (0, clips - scores.shape[1]), value=math.nan))
+    return torch.stack(rows)
 
 
 @torch.no_grad()
@@ -349,12 +366,14 @@ def optimization_step(
             collect_group(model, tracks(episode), clips, config.branching, reward, seed, device)
             for episode, seed in mine
         ]
-    scores = parallel.gather_rows(group_rewards(collected, reward, config.advantages))  # (G, K), all groups
+    longest = config.branching.max_continuation
+    scores = parallel.gather_rows(group_rewards(collected, reward, config.advantages, longest))  # (G, K, C)
     advantages = group_advantages(scores, config.advantages)
     # What is logged (and warned about) is the reward itself: with `normalize_terms` the scores are
     # sums of z-scores, whose mean is 0 and whose spread says nothing about how much candidates differ.
-    rewards = scores if not config.advantages.normalize_terms else parallel.gather_rows(group_totals(collected))
+    rewards = parallel.gather_rows(group_totals(collected))
     r = optimality_probability(advantages, config.advantages.clip)
+    kept = advantages[advantages.isfinite()]  # without the clips that shorter continuations lack
     total = len(work.groups)
     updating = time.perf_counter()
     optimizer.zero_grad(set_to_none=True)
@@ -379,7 +398,8 @@ def optimization_step(
     spread = within_group_spread(rewards)
     return parts | timing | {
         "reward_mean": float(rewards.mean()), "reward_std_within": float(rewards.std(1).mean()), "spread": spread,
-        "r_clipped": float(((r <= 0) | (r >= 1)).float().mean()), "advantage_p10": float(advantages.quantile(0.1)),
-        "advantage_p90": float(advantages.quantile(0.9)), "grad_norm": float(grad_norm),
+        "r_clipped": float(((kept <= -config.advantages.clip) | (kept >= config.advantages.clip)).float().mean()),
+        "advantage_p10": float(kept.quantile(0.1)), "advantage_p90": float(kept.quantile(0.9)),
+        "grad_norm": float(grad_norm),
         "low_spread_warning": float(spread < config.spread_warning),
     }  # fmt: skip
