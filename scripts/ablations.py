@@ -48,6 +48,12 @@ ABLATIONS: dict[str, list[str]] = {
     "kl": ["posttrain.objective.kl_weight=1e-4"],  # the spec's weight
     "kl1": ["posttrain.objective.kl_weight=1"],  # 1e-4 moves nothing: the KL is ~1e-5 after 40 steps
     "no_crn": ["posttrain.crn=false"],
+    # the reward over 1 clip: the toy run traded long-horizon PSNR for SSIM this way
+    "continuation1": ["posttrain.branching.min_continuation=1", "posttrain.branching.max_continuation=1"],
+    "groups1": ["posttrain.groups_per_step=1"],  # groups accumulated per optimizer step (default 2)
+    "groups4": ["posttrain.groups_per_step=4"],
+    # per-view balance: the wrist camera weighs as much as the two external ones together (default 1:1:1)
+    "views_balanced": ["posttrain.reward.view_weights=[0.5,0.5,1.0]"],
     "global_std": ["posttrain.advantages.std=global"],
     "normalize_terms": ["posttrain.advantages.normalize_terms=true"],
     # Stochastic collection: 3 Euler steps with EDM churn. Candidates differ 5x more in pixels but only
