@@ -60,6 +60,8 @@ ABLATIONS: dict[str, list[str]] = {
     # 1.4x more in reward (docs/posttrain.md), and collection costs about twice as much.
     "churn3": ["posttrain.branching.sampler.num_steps=3", "posttrain.branching.sampler.s_churn=3"],
     "switch_b": ["posttrain.branching.train_clips=all"],  # train on every clip of a continuation, not the first
+    # model selection that no camera's term may pay for (needs rollback and several probes: full length)
+    "probe_guard": ["posttrain.probe_guard=0.002"],
     # SWITCH-B with per-clip credit: clip j weighted by the reward of clips j..L, not the candidate's mean
     "switch_b_to_go": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go"],
 }

@@ -181,6 +181,34 @@ def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, m
         assert torch.allclose(model.state_dict()[key], value, atol=1e-6), key
 
 
+def test_the_probe_guard_keeps_a_state_whose_reward_rose_while_one_camera_fell(setup, tmp_path: Path, monkeypatch):
+    import persistworld.rl.posttrain as module
+
+    probes = iter([  # step 0, 2, 4: the reward rises; at step 2 the wrist's SSIM falls by 0.3 %, at 4 it is back
+        {"reward": 1.0, "external_ssim": 0.80, "wrist_ssim": 0.700, "wrist_gmsd": 0.30},
+        {"reward": 1.1, "external_ssim": 0.81, "wrist_ssim": 0.698, "wrist_gmsd": 0.30},
+        {"reward": 1.2, "external_ssim": 0.81, "wrist_ssim": 0.700, "wrist_gmsd": 0.29},
+    ])  # fmt: skip
+    monkeypatch.setattr(module, "probe_score", lambda *args, **kwargs: next(probes))
+    run(tmp_path / "run", setup, config(4, rollback=True, probe_guard=0.002))
+    logged = read_stream(tmp_path / "run", "probe")
+    assert [p["guard_failed"] for p in logged] == [0, 1, 0]
+    assert [p["rolled_back"] for p in logged] == [0, 1, 0]  # the step-2 state is not kept...
+    assert [p["best_step"] for p in logged[1:]] == [0, 4]  # ...and the later, guard-passing one is
+
+
+def test_probe_guard_failures_follow_each_metrics_direction():
+    from persistworld.rl.posttrain import probe_guard_failures
+
+    start = {"reward": 2.0, "ssim": 0.75, "external_ssim": 0.8, "wrist_ssim": 0.7, "wrist_gmsd": 0.3}
+    now = {"reward": 2.1, "ssim": 0.70, "external_ssim": 0.81, "wrist_ssim": 0.698, "wrist_gmsd": 0.3003}
+    assert probe_guard_failures(now, start, 0.002) == ["wrist_ssim"]  # -0.29 %; the overall terms are not guarded
+    assert probe_guard_failures(now, start, 0.003) == []
+    assert probe_guard_failures(now, start, 0.0005) == ["wrist_ssim", "wrist_gmsd"]  # GMSD is a distance: up is worse
+    with pytest.raises(ValueError, match="probe_guard"):
+        config(1, probe_guard=-0.1)
+
+
 def cli_overrides(root: Path, *extra: str) -> list[str]:
     """`--set` arguments for a tiny run on the `setup` episodes."""
     values = [

@@ -13,14 +13,15 @@ import numpy as np  # noqa: E402
 from persistworld.train.logger import read_stream  # noqa: E402
 from persistworld.train.plots import save_figure, smooth  # noqa: E402
 
-PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back"}
+PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back", "guard_failed"}
 
 
 def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Path | None = None) -> Path:
     """Write ``<run_dir>/curves.png`` from the run's ``metrics.jsonl``.
 
-    Panels: probe reward with the best step and rollbacks marked; each probe term as its change
-    from step 0 (so that a term traded for another shows); training reward and within-group spread;
+    Panels: probe reward with the best step and rollbacks marked; each probe term per camera group
+    (each term, for runs logged before the groups were) as its change from step 0, so that a term or
+    a camera traded for another shows; training reward and within-group spread;
     gradient norm and old-vs-trained adapter divergence. The titles name the probe's split, because a
     probe on training episodes (DROID's subset has no spare validation episodes) is not held out.
     """
@@ -36,7 +37,9 @@ def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Pa
         for r in probe:
             if r.get("rolled_back"):
                 axes[0].axvline(r["step"], color="gray", ls="--", lw=0.8)
-        for term in (k for k in probe[0] if k not in PROBE_KEYS):
+        terms = [k for k in probe[0] if k not in PROBE_KEYS]
+        per_camera = [k for k in terms if k.startswith(("external_", "wrist_"))]  # one camera can trade for another
+        for term in per_camera or terms:
             values = np.array([r[term] for r in probe])
             axes[1].plot(steps, (values - values[0]) / abs(values[0]) * 100, "o-", ms=3, label=term)
         axes[1].axhline(0, color="gray", lw=0.6)

@@ -36,6 +36,7 @@ from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
 from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
+from persistworld.metrics.suite import metric_info
 from persistworld.models.checkpoint import WorldModelModule, load_world_model, save_checkpoint
 from persistworld.models.edm import sample_training_sigma
 from persistworld.models.protocol import Condition
@@ -53,6 +54,7 @@ from persistworld.rl.branching import BranchingConfig, Group, collect_group
 from persistworld.rl.objective import ObjectiveConfig, contrastive_x0_loss
 from persistworld.rl.plots import plot_posttrain
 from persistworld.rollout.engine import EpisodeTrack, rollout
+from persistworld.rollout.report import GROUPS
 from persistworld.train.logger import MetricLogger
 from persistworld.train.pretrain import data_layout, resolve_device
 from persistworld.utils.atomic import atomic_path
@@ -79,6 +81,11 @@ class PosttrainConfig:
     probe_steps: int = 6  # rollout clips per probe episode
     rollback: bool = True
     rollback_tolerance: float = 0.01  # in reward units (the probe's mean reward)
+    # None = off. A number g: a probe state counts as the best only if none of the reward's terms, per
+    # camera group (external, wrist), is worse than at step 0 by more than g (relative, e.g. 0.002 =
+    # 0.2 %), and with `rollback` a state that breaks this is rolled back. Why: the probe's summed reward
+    # rose at every probe while the wrist's SSIM and HaarPSI fell (docs/results.md, seed 2).
+    probe_guard: float | None = None
     spread_warning: float = 0.002  # warn when within-group reward std / |mean| falls below this
     checkpoint_every: int = 25
     # Candidates per forward/backward pass of the update (0 = the whole group at once): bounds the
@@ -94,6 +101,8 @@ class PosttrainConfig:
         for name in ("iterations", "groups_per_step", "probe_every", "checkpoint_every", "probe_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Got {getattr(self, name)}.")
+        if self.probe_guard is not None and self.probe_guard < 0:
+            raise ValueError(f"`probe_guard` must be >= 0 (a relative drop) or None (off). Got {self.probe_guard}.")
         if self.micro_batch < 0:
             raise ValueError(f"`micro_batch` must be >= 0 (0 = the whole group). Got {self.micro_batch}.")
 
@@ -211,13 +220,39 @@ def probe_score(
     model: WorldModelModule, tracks: list[EpisodeTrack], clips: ClipConfig, sampler: SamplerConfig, steps: int,
     reward: Reward, seed: int, device: torch.device,
 ) -> dict[str, float]:  # fmt: skip
-    """Held-out rollouts of the trained policy from frame 0, scored with the reward and each of its terms."""
+    """Held-out rollouts of the trained policy from frame 0, scored.
+
+    Returns the reward, each of its terms, and each term per camera group (``external_ssim``,
+    ``wrist_ssim``, ...: the raw metric), which `probe_guard_failures` compares with step 0.
+    """
     result = rollout(model, tracks, [0] * len(tracks), clips, sampler, steps, seed=seed, device=device)
     f = clips.num_future
     views = result.predicted.shape[2:]
     shaped = result.predicted.reshape(len(tracks), steps, f, *views)
     scores = reward(shaped, result.ground_truth.reshape(len(tracks), steps, f, *views))
-    return {"reward": float(scores.total.mean()), **{k: float(v.mean()) for k, v in scores.terms.items()}}
+    per_camera = {
+        f"{group}_{name}": float(values[..., list(group_views)].mean())
+        for name, values in scores.per_frame.items()
+        for group, group_views in GROUPS.items()
+    }  # fmt: skip
+    return {"reward": float(scores.total.mean()), **{k: float(v.mean()) for k, v in scores.terms.items()}, **per_camera}
+
+
+def probe_guard_failures(scores: dict[str, float], start: dict[str, float], tolerance: float) -> list[str]:
+    """The per-camera-group probe terms (``<group>_<metric>``) worse than at step 0 by more than `tolerance`.
+
+    `tolerance` is relative to the step-0 value; the metric's direction decides what "worse" is
+    (a distance such as LPIPS or GMSD got worse when it rose).
+    """
+    failed = []
+    for key, before in start.items():
+        group, _, metric = key.partition("_")
+        if group not in GROUPS or key not in scores:
+            continue
+        gain = scores[key] - before if metric_info(metric).higher_is_better else before - scores[key]
+        if gain < -tolerance * abs(before):
+            failed.append(key)
+    return failed
 
 
 @dataclass
@@ -299,8 +334,13 @@ def posttrain(
         raise PersistWorldError(f"{run_dir} already holds a post-training run. Pass --resume, or a new --run-dir.")
     else:
         initial = probe()
-        best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict()}
-        log("probe", initial | {"best": initial["reward"], "rolled_back": 0})
+        best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict(), "start": initial}
+        log("probe", initial | {"best": initial["reward"], "rolled_back": 0, "guard_failed": 0})
+    if config.probe_guard is not None and "start" not in best:
+        raise PersistWorldError(
+            f"{run_dir}: this run was started without the per-camera probe values that `probe_guard` compares "
+            "with; resume it without probe_guard, or start a new run."
+        )
 
     def save() -> None:
         if not parallel.is_main:
@@ -321,13 +361,16 @@ def posttrain(
         log("train", logs)
         if step % config.probe_every == 0 or step == config.iterations:
             scores = probe()
+            guard = config.probe_guard
+            failed = [] if guard is None else probe_guard_failures(scores, best["start"], guard)
             rolled_back = 0
-            if scores["reward"] > best["score"]:
-                best = {"score": scores["reward"], "step": step, "state": adapters.state_dict()}
-            elif config.rollback and scores["reward"] < best["score"] - config.rollback_tolerance:
+            if scores["reward"] > best["score"] and not failed:
+                best = best | {"score": scores["reward"], "step": step, "state": adapters.state_dict()}
+            elif config.rollback and (failed or scores["reward"] < best["score"] - config.rollback_tolerance):
                 adapters.load_state_dict(best["state"])
                 rolled_back = 1
-            log("probe", scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back})
+            log("probe", scores | {"best": best["score"], "best_step": best["step"], "rolled_back": rolled_back,
+                                   "guard_failed": len(failed)})  # fmt: skip
             if parallel.is_main:
                 plot_posttrain(run_dir, probe_split=splits[1])
             logs |= {"probe_reward": scores["reward"], "rolled_back": rolled_back}
