@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from persistworld.rollout.report import GROUPS  # noqa: E402
 from persistworld.train.logger import read_stream  # noqa: E402
 from persistworld.train.plots import save_figure, smooth  # noqa: E402
 
@@ -38,7 +39,7 @@ def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Pa
             if r.get("rolled_back"):
                 axes[0].axvline(r["step"], color="gray", ls="--", lw=0.8)
         terms = [k for k in probe[0] if k not in PROBE_KEYS]
-        per_camera = [k for k in terms if k.startswith(("external_", "wrist_"))]  # one camera can trade for another
+        per_camera = [k for k in terms if k.partition("_")[0] in GROUPS]  # one camera can trade for another
         for term in per_camera or terms:
             values = np.array([r[term] for r in probe])
             axes[1].plot(steps, (values - values[0]) / abs(values[0]) * 100, "o-", ms=3, label=term)
