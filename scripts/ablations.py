@@ -10,7 +10,8 @@
 Each ablation is `persistworld posttrain --config <config>` with a few `--set` overrides, in
 ``<out>/<name>``; an interrupted run resumes, a finished one is reused. Then one `persistworld evaluate`
 rolls out the baseline and every finished ablation on the same held-out episodes with the same seeds
-(``<out>/evaluate``; models already scored are read from its cache). With ``--split val`` the
+(``<out>/evaluate``; models already scored are read from its cache, and the ablations evaluated there
+before stay in its results). With ``--split val`` the
 evaluation (in ``<out>/evaluate_val``) is on validation episodes: that is where a choice read off
 the test table is confirmed. The table printed at the end gives, per ablation, the paired change
 against the baseline of SSIM, PSNR and HaarPSI (reward terms) and of GMSD and MS-SSIM (outside the
@@ -201,7 +202,8 @@ def main() -> None:
         return
     evaluation = args.out / ("evaluate" if args.split is None else f"evaluate_{args.split}")
     if not args.table_only:
-        evaluate([train(name, args) for name in names], names, evaluation, args)
+        models = {name: train(name, args) for name in names}
+        evaluate({**kept_models(evaluation, args.out), **models}, evaluation, args)
     results = json.loads((evaluation / "results.json").read_text())
     setting = f"{results['split']}, {len(results['episode_ids'])} episodes x {results['steps']} steps"
     print(
@@ -232,13 +234,27 @@ def main() -> None:
         print("\n".join(seeds_table(per_seed, in_every)))
 
 
-def evaluate(models: list[Path], names: list[str], evaluation: Path, args: argparse.Namespace) -> None:
+def kept_models(evaluation: Path, out: Path) -> dict[str, Path]:
+    """The ablations already in `evaluation`'s results whose model is still in `out`: evaluated again with the new ones.
+
+    `persistworld evaluate` writes results.json for the models of one call; without these, evaluating
+    one new ablation into a folder would drop the others from its table (their scores come from the
+    evaluation's cache, so keeping them costs nothing).
+    """
+    results = evaluation / "results.json"
+    if not results.is_file():
+        return {}
+    names = sorted(evaluated(json.loads(results.read_text())) & set(ABLATIONS))
+    return {name: out / name / "model.pt" for name in names if (out / name / "model.pt").is_file()}
+
+
+def evaluate(models: dict[str, Path], evaluation: Path, args: argparse.Namespace) -> None:
     """One `persistworld evaluate` of the baseline and the ablations (scores of models seen before are cached)."""
     command = [
         *CLI, "evaluate", "--config", str(args.config), "--episodes", str(args.episodes), "--out", str(evaluation),
         "--videos", "0", *(["--split", args.split] if args.split else []), "--checkpoint", str(args.base),
         "--name", "baseline",
-        *[a for model, name in zip(models, names, strict=True) for a in ("--checkpoint", str(model), "--name", name)],
+        *[a for name, model in models.items() for a in ("--checkpoint", str(model), "--name", name)],
     ]  # fmt: skip
     subprocess.run(command, check=True)
 

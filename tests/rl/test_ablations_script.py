@@ -91,3 +91,26 @@ def test_every_ablation_resolves_against_the_config(ablations):
         assert resolved.posttrain is not None, name
     churn = load_config("demo", config, ablations.ABLATIONS["churn3"]).posttrain.branching.sampler
     assert (churn.num_steps, churn.s_churn) == (3, 3.0)
+
+
+def test_evaluating_new_ablations_keeps_the_ones_already_evaluated(ablations, tmp_path, monkeypatch, capsys):
+    """One new ablation evaluated into a folder must not drop the others from its results.json and table."""
+    out = write_folder(tmp_path / "seed0", {"default": 0.01, "switch_b": 0.02, "k4": 0.03})
+    for name in ("default", "switch_b", "probe_guard"):  # k4's model is gone: it cannot be evaluated again
+        (out / name).mkdir(exist_ok=True)
+        (out / name / "model.pt").write_bytes(b"")
+    calls = []
+
+    def fake_evaluate(command, check):  # stands in for `persistworld evaluate`: writes what it was given
+        names = [command[i + 1] for i, arg in enumerate(command) if arg == "--name" and command[i + 1] != "baseline"]
+        calls.append(names)
+        (out / "evaluate" / "results.json").write_text(json.dumps(evaluation(dict.fromkeys(names, 0.01))))
+
+    monkeypatch.setattr(ablations.subprocess, "run", fake_evaluate)
+    monkeypatch.setattr(sys, "argv", ["ablations.py", "--out", str(out), "--only", "default", "probe_guard"])
+    (out / "probe_guard" / "metrics.jsonl").write_text((out / "default" / "metrics.jsonl").read_text())
+    ablations.main()
+    assert calls == [["default", "switch_b", "probe_guard"]]
+    assert "| probe_guard |" in capsys.readouterr().out
+    kept = json.loads((out / "evaluate" / "results.json").read_text())
+    assert ablations.evaluated(kept) == {"default", "switch_b", "probe_guard"}
