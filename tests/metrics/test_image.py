@@ -93,3 +93,16 @@ def test_haarpsi_is_one_for_identical_images_falls_with_noise_and_names_its_mini
     assert (haarpsi_unit(strongly, x) < haarpsi_unit(slightly, x)).all() and (haarpsi_unit(slightly, x) < 1).all()
     with pytest.raises(FrameError, match="at least 32 px"):
         haarpsi_unit(x[..., :24, :24], x[..., :24, :24])
+
+
+def test_conversion_to_unit_range_is_exact_and_leaves_the_input_alone():
+    from persistworld.metrics.frames import check_pair, unit_range
+
+    x = torch.linspace(-1.2, 1.2, 3 * 8 * 8).reshape(3, 8, 8)
+    before = x.clone()
+    assert torch.equal(unit_range(x), (x.clamp(-1, 1) + 1) / 2)  # bit for bit
+    assert torch.equal(x, before)  # converted into a new tensor
+    u = torch.arange(192, dtype=torch.uint8).reshape(1, 3, 8, 8)
+    assert torch.equal(unit_range(u), u.float() / 255)
+    raw, _ = check_pair(x, x, convert=False)  # checked, not converted: the suite converts chunk by chunk
+    assert raw is x

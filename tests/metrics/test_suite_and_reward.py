@@ -109,3 +109,35 @@ def test_a_target_shared_by_k_candidates_gives_the_same_scores_as_repeating_it()
         reward(prediction[:, None], shared[None]).total,
         reward(prediction[:, None], target[:1, None].expand(4, -1, -1, -1, -1, -1, -1)).total,
     )
+
+
+def test_ssim_in_small_passes_equals_one_pass(monkeypatch):
+    """SSIM splits large chunks into passes of a few images (cache); the split must not change a score."""
+    import persistworld.metrics.image as image
+
+    prediction, target = _pair((3, 2, 3, 3, 40, 48), seed=6)  # K=3 x F=2 x V=3
+    whole = MetricSuite(["ssim"], chunk=16)(prediction, target[0])
+    monkeypatch.setattr(image, "SSIM_PIXELS_PER_PASS", 2 * 40 * 48)  # 2 images per pass: 6 targets in 3 passes
+    split = MetricSuite(["ssim"], chunk=16)(prediction, target[0])
+    assert torch.allclose(whole["ssim"], split["ssim"], atol=1e-6)
+    monkeypatch.setattr(image, "SSIM_PIXELS_PER_PASS", 1)  # fewer pixels than an image: still one image per pass
+    assert torch.allclose(whole["ssim"], MetricSuite(["ssim"], chunk=4)(prediction, target[0])["ssim"], atol=1e-6)
+
+
+def test_lpips_in_bfloat16_is_close_named_and_refused_when_misspelt():
+    prediction, target = _pair((2, 2, 3, 3, 64, 64), seed=7)
+    exact = MetricSuite(["lpips_alex"], lpips_random_backbone=True)
+    model = exact._lpips["lpips_alex"]
+    fast = MetricSuite(["lpips_alex"], lpips_models={"lpips_alex": model}, lpips_precision="bfloat16")
+    a, b = exact(prediction, target)["lpips_alex"], fast(prediction, target)["lpips_alex"]
+    assert b.dtype == torch.float32 and not torch.equal(a, b)  # it did run in bfloat16 ...
+    assert torch.allclose(a, b, rtol=1e-2, atol=0)  # ... and moved LPIPS by less than 1 %
+    assert torch.equal(exact(prediction, target)["lpips_alex"], a)  # the shared module still computes in float32
+    assert "bfloat16" in fast.describe()["lpips_alex"] and "bfloat16" not in exact.describe()["lpips_alex"]
+    assert not any("_cast" in key for key in model.state_dict())  # the bf16 copy is not saved with the module
+    with pytest.raises(Exception, match="lpips_precision `fp16`"):
+        MetricSuite(["lpips_alex"], lpips_random_backbone=True, lpips_precision="fp16")
+    with pytest.raises(ConfigError, match="reward.lpips_precision `half`"):
+        Reward(RewardConfig(lpips_precision="half"), lpips_random_backbone=True)
+    config = RewardConfig(terms={"ssim": 1.0, "lpips_alex": 1.0}, lpips_precision="bfloat16")
+    assert "bfloat16" in Reward(config, lpips_random_backbone=True).describe()["metrics"]["lpips_alex"]

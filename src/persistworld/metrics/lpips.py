@@ -15,6 +15,7 @@ channel-normalised features, squared differences, 1x1 linear heads, spatial mean
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +133,12 @@ class LPIPS(nn.Module):
         heads = torch.load(LIN_WEIGHTS_DIR / f"{net}.pth", map_location="cpu", weights_only=True)
         for k, head in enumerate(self.heads):
             head.weight.data.copy_(heads[f"lin{k}.model.1.weight"])
-        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
-        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
+        # the package's input scaling ((2 x - 1) - shift) / scale for x in [0, 1], as x * gain + offset
+        shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+        scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+        self.register_buffer("gain", 2 / scale)
+        self.register_buffer("offset", (-1 - shift) / scale)
+        self._cast_stages: dict[torch.dtype, nn.ModuleList] = {}  # not a submodule: not in the state dict
         for module in self.modules():  # inplace ReLUs would overwrite tapped features
             if isinstance(module, nn.ReLU):
                 module.inplace = False
@@ -156,28 +161,49 @@ class LPIPS(nn.Module):
         """One line naming the implementation and the weights, written into every result file."""
         return f"LPIPS v0.1 {self.net} (persistworld = lpips 0.1.4 forward), lpips v0.1 heads, backbone {self.source}"
 
-    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        h = ((images * 2 - 1) - self.shift) / self.scale
-        h = h.contiguous(memory_format=torch.channels_last)  # ~1.3x faster convolutions on CPU
+    def _features(self, images: torch.Tensor, backbone_dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+        """Unit-normalised features of every stage; `backbone_dtype` runs the backbone in that dtype.
+
+        The normalisation and everything after it stay in float32 whatever the backbone ran in.
+        """
+        # the package's ((2 x - 1) - shift) / scale as one multiply-add, written in channels-last layout
+        # (~1.3x faster convolutions on CPU)
+        h = torch.empty_like(images, memory_format=torch.channels_last)
+        torch.addcmul(self.offset, images, self.gain, out=h)
+        stages = self.stages if backbone_dtype is None else self._stages_in(backbone_dtype, images.device)
+        h = h if backbone_dtype is None else h.to(backbone_dtype)
         features = []
-        for stage in self.stages:
+        for stage in stages:
             h = stage(h)
-            features.append(h / (h.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
+            f = h.float()
+            features.append(f / torch.linalg.vector_norm(f, dim=1, keepdim=True).add_(1e-10))
         return features
 
-    def reference(self, y: torch.Tensor) -> list[torch.Tensor]:
-        """Normalised features of targets (N, 3, H, W) in [0, 1]: computed once when candidates share a target."""
-        return self._features(y)
+    def _stages_in(self, dtype: torch.dtype, device: torch.device) -> nn.ModuleList:
+        """A copy of the backbone in `dtype` on `device`, made once (autocast would cast the weights at every call)."""
+        cast = self._cast_stages.get(dtype)
+        if cast is None or next(cast.parameters()).device != device:
+            cast = copy.deepcopy(self.stages).to(device=device, dtype=dtype)
+            self._cast_stages[dtype] = cast
+        return cast
 
-    def score(self, x: torch.Tensor, reference: list[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
-        """Distance of images x (N, 3, H, W) in [0, 1] to targets ``reference[index]`` -> (N,)."""
-        total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        for fx, fy, head in zip(self._features(x), reference, self.heads, strict=True):
-            total = total + head((fx - fy[index]) ** 2).mean(dim=(-3, -2, -1))
+    def reference(self, y: torch.Tensor, backbone_dtype: torch.dtype | None = None) -> list[torch.Tensor]:
+        """Normalised features of targets (M, 3, H, W) in [0, 1]: computed once when candidates share a target."""
+        return self._features(y, backbone_dtype)
+
+    def score(
+        self, x: torch.Tensor, reference: list[torch.Tensor], backbone_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Distance of images x (R, M, 3, H, W) in [0, 1], row r's image m to target m of `reference` -> (R, M)."""
+        rows, targets = x.shape[:2]
+        total = torch.zeros(rows, targets, device=x.device, dtype=torch.float32)
+        for fx, fy, head in zip(self._features(x.flatten(0, 1), backbone_dtype), reference, self.heads, strict=True):
+            difference = (fx.unflatten(0, (rows, targets)) - fy).square_().flatten(0, 1)
+            total = total + head(difference).mean(dim=(-3, -2, -1)).view(rows, targets)
         return total
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Distance of each image pair. x, y: (..., 3, H, W) in [0, 1] -> (...)."""
         *batch, channels, height, width = x.shape
-        x, y = x.reshape(-1, channels, height, width), y.reshape(-1, channels, height, width)
-        return self.score(x, self.reference(y), torch.arange(x.shape[0], device=x.device)).reshape(batch)
+        x, y = x.reshape(1, -1, channels, height, width), y.reshape(-1, channels, height, width)
+        return self.score(x, self.reference(y)).reshape(batch)

@@ -14,7 +14,7 @@ within a group before combining them (a guard against one term dominating the ra
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ import torch
 from persistworld.errors import ConfigError
 from persistworld.metrics.frames import FrameError
 from persistworld.metrics.lpips import LPIPS
-from persistworld.metrics.suite import MetricSuite, metric_info
+from persistworld.metrics.suite import LPIPS_PRECISIONS, MetricSuite, metric_info
 
 
 @dataclass
@@ -33,6 +33,8 @@ class RewardConfig:
     # override removes a term of a preset (mappings merge).
     terms: dict[str, float] = field(default_factory=lambda: {"ssim": 1.0, "lpips_alex": 1.0, "psnr": 1 / 32})
     view_weights: tuple[float, ...] = (1.0, 1.0, 1.0)  # external 1, external 2, wrist; normalised to sum 1
+    # LPIPS's backbone in float32 (exact) or bfloat16 (faster where bf16 is: GPUs, AVX512-BF16 CPUs)
+    lpips_precision: str = "float32"
 
     def validate(self) -> None:
         """Clear errors for unknown metrics, negative weights and a zero view weighting."""
@@ -47,6 +49,10 @@ class RewardConfig:
                 )
         if not any(weight > 0 for weight in self.terms.values()):
             raise ConfigError(f"reward.terms {self.terms}: every weight is 0; give at least one a positive weight.")
+        if self.lpips_precision not in LPIPS_PRECISIONS:
+            raise ConfigError(
+                f"reward.lpips_precision `{self.lpips_precision}`: use one of {sorted(LPIPS_PRECISIONS)}."
+            )
         if any(w < 0 for w in self.view_weights) or sum(self.view_weights) <= 0:
             raise ConfigError(f"reward.view_weights must be >= 0 with a positive sum, got {self.view_weights}.")
 
@@ -65,7 +71,7 @@ def reward_preset(name: str) -> RewardConfig:
     if name not in REWARD_PRESETS:
         raise ConfigError(f"unknown reward preset `{name}`. Available: {sorted(REWARD_PRESETS)}.")
     preset = REWARD_PRESETS[name]
-    return RewardConfig(terms=dict(preset.terms), view_weights=tuple(preset.view_weights))
+    return replace(preset, terms=dict(preset.terms))
 
 
 @dataclass
@@ -115,6 +121,7 @@ class Reward:
             lpips_weights=lpips_weights,
             lpips_random_backbone=lpips_random_backbone,
             lpips_models=lpips_models,
+            lpips_precision=config.lpips_precision,
         )
 
     def describe(self) -> dict[str, object]:
