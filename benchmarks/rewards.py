@@ -27,9 +27,11 @@ machines are noisy); the issue's target is batched >= 5x the loop.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,7 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--layers", action="store_true", help="instead: AlexNet's layers at 192x320, time and multiply-adds per second"
+    )
     args = parser.parse_args()
+    if args.layers:
+        print("\n".join(alexnet_layers(args.device, args.repeats)))
+        return
     import lpips
 
     warnings.filterwarnings("ignore", category=UserWarning)  # torchvision's deprecation notes inside lpips
@@ -121,6 +129,79 @@ def main() -> None:
         for name, seconds, speedup, deviation in time_resolution(height, width, rewards, lpips_model, ours, args):
             print(f"{f'{height}x{width}':>10} | {name:<29} | {seconds:8.3f} | {K * F * V / seconds:9.1f} | "
                   f"{speedup:>18} | {deviation:>19}")  # fmt: skip
+    print("\n".join(bfloat16_on_real_frames(rewards, ours, args.device)))
+
+
+def alexnet_layers(device: str, repeats: int, batch: int = 16) -> list[str]:
+    """Per layer of LPIPS's AlexNet on 16 images at 192x320: seconds and GMAC/s, in float32 and bfloat16.
+
+    Says whether the convolutions, which dominate the reward at this size, run near the CPU's peak.
+    """
+    import torchvision
+
+    features = torchvision.models.alexnet(weights=None).features[:12].eval().to(device)
+    features = features.to(memory_format=torch.channels_last)
+    images = torch.rand(batch, 3, 192, 320, device=device).contiguous(memory_format=torch.channels_last)
+    row = "{:<12} | {:<18} | {:>6} | {:>8} | {:>7} | {:>8} | {:>7}".format
+    lines = [row("layer", "output", "GMAC", "ms fp32", "GMAC/s", "ms bf16", "GMAC/s")]
+    totals = [0.0, 0.0, 0.0]
+    h = {torch.float32: images, torch.bfloat16: images.to(torch.bfloat16)}
+    layers = {dtype: features if dtype == torch.float32 else copy.deepcopy(features).to(dtype) for dtype in h}
+    with torch.inference_mode():
+        for index, layer in enumerate(features):
+            seconds = {}
+            for dtype in h:
+                run = layers[dtype][index]
+                seconds[dtype] = best_seconds(lambda run=run, x=h[dtype]: run(x), repeats)
+                h[dtype] = run(h[dtype])
+            out = h[torch.float32]
+            macs = 0.0
+            if isinstance(layer, torch.nn.Conv2d):
+                macs = out.numel() * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] / 1e9
+            totals = [totals[0] + macs, totals[1] + seconds[torch.float32], totals[2] + seconds[torch.bfloat16]]
+            lines.append(
+                row(f"{index:>2} {type(layer).__name__}", str(tuple(out.shape)), *_rates(macs, *seconds.values()))
+            )
+    lines.append(row("all", "", *_rates(*totals)))
+    return lines
+
+
+def _rates(macs: float, fp32: float, bf16: float) -> list[str]:
+    """GMAC, then milliseconds and GMAC/s in float32 and in bfloat16."""
+    return [f"{macs:.2f}", f"{fp32 * 1e3:.1f}", f"{macs / fp32:.1f}", f"{bf16 * 1e3:.1f}", f"{macs / bf16:.1f}"]
+
+
+def bfloat16_on_real_frames(rewards: dict[str, Reward], ours: LPIPS, device: str) -> list[str]:
+    """What the bfloat16 LPIPS backbone does to rewards of candidates that differ as little as an RL group's.
+
+    Real DROID frames (the test fixture's episode, 192x320): the ground truth is a clip of F frames x
+    V views; every candidate is the same blend towards the frames 3 steps later plus its own faint
+    noise, so the candidates' rewards are close and their order is easy to upset. Random LPIPS
+    backbone (the real one cannot be had here), so LPIPS values are smaller than the real ones.
+    """
+    from persistworld.data.clips import frames_to_tensor
+    from persistworld.data.reader import EpisodeDataset
+
+    fixture = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "droid_mini"
+    frames = frames_to_tensor(EpisodeDataset(fixture, "train", resolution=(192, 320)).load_frames("0"))
+    target, later = frames[10 : 10 + F], frames[13 : 13 + F]  # (F, V, 3, H, W) in [-1, 1]
+    noise = torch.randn(K, *target.shape, generator=torch.Generator().manual_seed(0))
+    prediction = (0.7 * target + 0.3 * later + 0.02 * noise).clamp(-1, 1)[:, None].to(device)
+    target = target[None].to(device)
+    exact, fast = (rewards[p](prediction, target) for p in ("float32", "bfloat16"))
+    spread = float(exact.total.std())
+    change = float((fast.total - exact.total).abs().max())
+    lpips_exact, lpips_fast = exact.per_frame["lpips_alex"], fast.per_frame["lpips_alex"]
+    relative = float(((lpips_fast - lpips_exact).abs() / lpips_exact).max())
+    same = sum(
+        (exact.total[i] > exact.total[j]) == (fast.total[i] > fast.total[j]) for i in range(K) for j in range(i + 1, K)
+    )
+    return [
+        f"\nbfloat16 LPIPS backbone on real DROID frames at 192x320 ({K} candidates, random backbone, LPIPS mean "
+        f"{float(lpips_exact.mean()):.4f}): LPIPS moved by at most {relative:.2%} of its value; rewards by at most "
+        f"{change:.1e}, {change / spread:.1%} of the candidates' reward std ({spread:.1e}); "
+        f"{same} of {K * (K - 1) // 2} candidate pairs ordered as in float32",
+    ]
 
 
 def loop_lpips(prediction: torch.Tensor, target: torch.Tensor, lpips_model: torch.nn.Module) -> None:
