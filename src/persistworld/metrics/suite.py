@@ -54,8 +54,9 @@ METRICS: dict[str, MetricInfo] = {
     "lpips_vgg": MetricInfo("lpips_vgg", False, True, "LPIPS v0.1 VGG-16"),
 }
 WEIGHT_FREE = tuple(name for name, info in METRICS.items() if not info.needs_weights)
-#: LPIPS backbone precisions: None = float32 throughout. bfloat16 ran LPIPS-AlexNet 1.8x faster on an
-#: AVX512-BF16 CPU at 192x320 and moved it by about 0.3 % of its value (benchmarks/rewards.py).
+#: LPIPS backbone precisions: None = float32 throughout. bfloat16 ran LPIPS-AlexNet's convolutions 1.9x
+#: faster on an AVX512-BF16 CPU at 192x320 and moved LPIPS by up to 1.7 % of its value on real DROID
+#: frames, with a random backbone (benchmarks/rewards.py, docs/benchmarks.md).
 LPIPS_PRECISIONS: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 
 
@@ -80,8 +81,8 @@ class MetricSuite:
             numbers are not LPIPS).
         lpips_models: Already-built LPIPS modules by metric name (share one between a reward and an
             evaluation, or use specific weights); they take precedence over loading.
-        lpips_precision: ``float32`` (exact) or ``bfloat16``: LPIPS's backbone convolutions in bfloat16
-            (autocast), the rest in float32. For speed where bfloat16 is fast (GPUs; CPUs with
+        lpips_precision: ``float32`` (exact) or ``bfloat16``: LPIPS's backbone in bfloat16 (a copy of
+            it, made once), the rest in float32. For speed where bfloat16 is fast (GPUs; CPUs with
             AVX512-BF16 or AMX), at a small cost in accuracy (see `LPIPS_PRECISIONS`).
     """
 
@@ -130,7 +131,7 @@ class MetricSuite:
         for name in self.names:
             text = self._lpips[name].describe() if name in self._lpips else METRICS[name].description
             if name in self._lpips and self.lpips_precision != "float32":
-                text += f"; backbone convolutions in {self.lpips_precision} (autocast)"
+                text += f"; backbone run in {self.lpips_precision}"
             if name == "ms_ssim" and image_size is not None:
                 text += f" ({ms_ssim_levels(*image_size)} scales at {image_size[0]}x{image_size[1]})"
             described[name] = text
@@ -168,7 +169,8 @@ class _PairMetric(Protocol):
     """A metric split into the target's share (computed once per target) and the per-prediction part.
 
     `reference` takes M targets (M, 3, H, W); `score` takes predictions (R, M, 3, H, W), row r's image
-    m scored against target m, and returns (R, M): the targets broadcast over the rows, never copied.
+    m scored against target m, and returns (R, M). SSIM, PSNR and LPIPS broadcast the targets over the
+    rows instead of copying them.
     """
 
     def reference(self, y: torch.Tensor) -> Any: ...  # noqa: D102
