@@ -81,7 +81,8 @@ def ssim_reference(y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> Ssi
 
 
 #: Pixels per SSIM pass: about two 192x320 images. Passes this small stay in cache: at 192x320 on CPU,
-#: 2 images per pass ran 1.4x faster than 16 (benchmarks/rewards.py's workload, SSIM and PSNR alone).
+#: 2 images per pass ran 1.2-1.4x faster than 16 (two measurements of SSIM and PSNR alone on
+#: benchmarks/rewards.py's workload).
 SSIM_PIXELS_PER_PASS = 2 * 192 * 320
 
 
