@@ -29,7 +29,13 @@ class FrameError(PersistWorldError, ValueError):
 
 
 def check_frames(frames: torch.Tensor, name: str = "frames") -> None:
-    """Refuse frames that `unit_range` would mis-scale (see `to_unit_range`); one read-only pass.
+    """Refuse frames that `unit_range` would mis-scale: frames (..., 3, H, W), uint8 or float in [-1, 1].
+
+    One read-only pass (the range and NaN/inf in one `aminmax`).
+
+    Args:
+        frames: The frames.
+        name: What the frames are, for error messages (e.g. ``"prediction"``).
 
     Raises:
         FrameError: Wrong dtype, a channel axis that is not 3, NaN/inf, or floats outside [-1, 1].
@@ -59,20 +65,6 @@ def unit_range(frames: torch.Tensor) -> torch.Tensor:
     if frames.dtype == torch.uint8:
         return frames.float().div_(255)
     return frames.float().clamp(-1, 1).add_(1).mul_(0.5)  # = (x + 1) / 2 bit for bit: halving is exact
-
-
-def to_unit_range(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
-    """Frames (..., 3, H, W) as float32 in [0, 1], from uint8 [0, 255] or float [-1, 1].
-
-    Args:
-        frames: The frames.
-        name: What the frames are, for error messages (e.g. ``"prediction"``).
-
-    Raises:
-        FrameError: Wrong dtype, a channel axis that is not 3, NaN/inf, or floats outside [-1, 1].
-    """
-    check_frames(frames, name)
-    return unit_range(frames)
 
 
 def check_pair(
