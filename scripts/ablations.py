@@ -63,6 +63,8 @@ ABLATIONS: dict[str, list[str]] = {
     "switch_b": ["posttrain.branching.train_clips=all"],  # train on every clip of a continuation, not the first
     # model selection that no camera's term may pay for (needs rollback and several probes: full length)
     "probe_guard": ["posttrain.probe_guard=0.002"],
+    # both wrist-minded switches: the balance helped the wrist on seeds 0-1, the guard held it on seed 2
+    "guard_balanced": ["posttrain.probe_guard=0.002", "posttrain.reward.view_weights=[0.5,0.5,1.0]"],
     # SWITCH-B with per-clip credit: clip j weighted by the reward of clips j..L, not the candidate's mean
     "switch_b_to_go": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go"],
 }
