@@ -38,6 +38,26 @@ def test_matches_the_lpips_package_with_identical_random_backbone(net: str):
     assert float(reference.min()) > 0 and torch.allclose(ours(x, x), torch.zeros(2, 3), atol=1e-6)
 
 
+def test_inplace_relus_never_overwrite_a_tapped_feature(monkeypatch: pytest.MonkeyPatch):
+    """The backbones' ReLUs run in place (a pass saved); one that starts a stage must not, or it would
+    overwrite the previous stage's tapped output. Neither real slicing has one, so make one."""
+    import copy
+    import dataclasses
+
+    monkeypatch.setitem(BACKBONES, "alex", dataclasses.replace(BACKBONES["alex"], slice_ends=(1, 5, 8, 10, 12)))
+    torch.manual_seed(0)
+    ours = LPIPS("alex", None, source="random")
+    assert isinstance(ours.stages[1][0], torch.nn.ReLU) and not ours.stages[1][0].inplace
+    assert ours.stages[1][-1].inplace  # the others stay in place
+    out_of_place = copy.deepcopy(ours)
+    for module in out_of_place.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 3, 64, 64, generator=generator), torch.rand(2, 3, 64, 64, generator=generator)
+    assert torch.equal(ours(x, y), out_of_place(x, y))
+
+
 def test_missing_backbone_says_which_file_goes_where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(LpipsWeightsMissing) as error:
