@@ -1,12 +1,14 @@
 """Reward benchmark: the batched multi-view reward vs a per-frame loop over the usual library calls.
 
-    python benchmarks/rewards.py                    # CPU, 192x320 and 48x80, about 2 minutes
+    python benchmarks/rewards.py                    # CPU, 192x320 and 48x80, about 3 minutes
     python benchmarks/rewards.py --device cuda
+    python benchmarks/rewards.py --lpips-weights ~/.cache/torch/hub/checkpoints   # bf16 check, real LPIPS
 
 One workload is what an RL iteration scores: K = 16 candidates x 4 frames x 3 views against the
 ground truth of the same clip (all candidates share it), with the paper's reward terms SSIM, LPIPS
-(AlexNet) and PSNR. LPIPS uses random backbone
-weights (speed does not depend on the values; the real weights cannot be downloaded here).
+(AlexNet) and PSNR. LPIPS uses random backbone weights for the timings (speed does not depend on the
+values; the real weights cannot be downloaded here); ``--lpips-weights`` gives the real backbone to
+the last line's accuracy check.
 
 - batched: `persistworld.metrics.reward.Reward` on all images at once, the ground truth given once
   (its SSIM statistics and LPIPS features are computed once for the 16 candidates);
@@ -67,6 +69,16 @@ def make_frames(height: int, width: int, device: str) -> tuple[torch.Tensor, tor
     return prediction.to(device), target.to(device)
 
 
+def paper_rewards(model: LPIPS, device: str) -> dict[str, Reward]:
+    """The paper's reward with `model` as its LPIPS, by LPIPS backbone precision (float32, bfloat16)."""
+    return {
+        precision: Reward(
+            RewardConfig(terms=dict(TERMS), lpips_precision=precision), device, lpips_models={"lpips_alex": model}
+        )
+        for precision in ("float32", "bfloat16")
+    }
+
+
 def loop_reward(prediction: torch.Tensor, target: torch.Tensor, ssim_psnr: Callable, lpips_model) -> torch.Tensor:
     """The reward of each candidate, computed one image at a time."""
     totals = torch.zeros(K)
@@ -107,6 +119,11 @@ def main() -> None:
     parser.add_argument(
         "--layers", action="store_true", help="instead: AlexNet's layers at 192x320, time and multiply-adds per second"
     )
+    parser.add_argument(
+        "--lpips-weights",
+        help="AlexNet backbone checkpoint (file, or a folder with torchvision's file name): the bfloat16 accuracy "
+        "check then uses the real LPIPS instead of the random backbone",
+    )
     args = parser.parse_args()
     if args.layers:
         print("\n".join(alexnet_layers(args.device, args.repeats)))
@@ -117,12 +134,7 @@ def main() -> None:
     torch.manual_seed(0)
     lpips_model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).to(args.device).eval()
     ours = LPIPS("alex", backbone_state_of_lpips_package(lpips_model), source="random, = the loop's")
-    rewards = {
-        precision: Reward(
-            RewardConfig(terms=dict(TERMS), lpips_precision=precision), args.device, lpips_models={"lpips_alex": ours}
-        )
-        for precision in ("float32", "bfloat16")
-    }
+    rewards = paper_rewards(ours, args.device)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, K={K} x F={F} x V={V} = {K * F * V} images")
     print(f"{'resolution':>10} | {'method':<29} | {'seconds':>8} | {'images/s':>9} | {'faster loop / this':>18} | "
           f"{'max |R - R_batched|':>19}")  # fmt: skip
@@ -131,7 +143,8 @@ def main() -> None:
         for name, seconds, speedup, deviation in time_resolution(height, width, rewards, lpips_model, ours, args):
             print(f"{f'{height}x{width}':>10} | {name:<29} | {seconds:8.3f} | {K * F * V / seconds:9.1f} | "
                   f"{speedup:>18} | {deviation:>19}")  # fmt: skip
-    print("\n".join(bfloat16_on_real_frames(rewards, ours, args.device)))
+    accuracy_model = LPIPS.from_local_weights("alex", args.lpips_weights) if args.lpips_weights else ours
+    print("\n".join(bfloat16_on_real_frames(accuracy_model, args.device)))
 
 
 def alexnet_layers(device: str, repeats: int, batch: int = 16) -> list[str]:
@@ -173,14 +186,16 @@ def _rates(macs: float, fp32: float, bf16: float) -> list[str]:
     return [f"{macs:.2f}", f"{fp32 * 1e3:.1f}", f"{macs / fp32:.1f}", f"{bf16 * 1e3:.1f}", f"{macs / bf16:.1f}"]
 
 
-def bfloat16_on_real_frames(rewards: dict[str, Reward], ours: LPIPS, device: str) -> list[str]:
+def bfloat16_on_real_frames(model: LPIPS, device: str) -> list[str]:
     """What the bfloat16 LPIPS backbone does to rewards of candidates that differ as little as an RL group's.
 
     Real DROID frames (the test fixture's episode, 192x320): the ground truth is a clip of F frames x
     V views; every candidate is the same blend towards the frames 3 steps later plus its own faint
-    noise, so the candidates' rewards are close and their order is easy to upset. Random LPIPS
-    backbone (the real one cannot be had here), so LPIPS values are smaller than the real ones.
+    noise, so the candidates' rewards are close and their order is easy to upset. `model` is the
+    random-backbone LPIPS unless ``--lpips-weights`` gives the real one (random LPIPS values are
+    smaller than real ones, so the relative error may differ).
     """
+    rewards = paper_rewards(model, device)
     from persistworld.data.clips import frames_to_tensor
     from persistworld.data.reader import EpisodeDataset
 
@@ -195,11 +210,12 @@ def bfloat16_on_real_frames(rewards: dict[str, Reward], ours: LPIPS, device: str
     change = float((fast.total - exact.total).abs().max())
     lpips_exact, lpips_fast = exact.per_frame["lpips_alex"], fast.per_frame["lpips_alex"]
     relative = float(((lpips_fast - lpips_exact).abs() / lpips_exact).max())
+    backbone = "random backbone" if model.source.startswith("random") else f"backbone {model.source}"
     same = sum(
         (exact.total[i] > exact.total[j]) == (fast.total[i] > fast.total[j]) for i in range(K) for j in range(i + 1, K)
     )
     return [
-        f"\nbfloat16 LPIPS backbone on real DROID frames at 192x320 ({K} candidates, random backbone, LPIPS mean "
+        f"\nbfloat16 LPIPS backbone on real DROID frames at 192x320 ({K} candidates, {backbone}, LPIPS mean "
         f"{float(lpips_exact.mean()):.4f}): LPIPS moved by at most {relative:.2%} of its value; rewards by at most "
         f"{change:.1e}, {change / spread:.1%} of the candidates' reward std ({spread:.1e}); "
         f"{same} of {K * (K - 1) // 2} candidate pairs ordered as in float32",
