@@ -20,7 +20,9 @@ reward) per camera group, with paired wins.
 With ``--across runs/seed1 runs/seed2`` (the same ablations run with other ``--set posttrain.seed=N``
 into other folders) a second table gives each ablation's change over the seeds, and the first table
 marks with `*` every change outside the default's lowest..highest change over those seeds: one seed's
-run says something about a switch only there.
+run says something about a switch only there. Its last lines apply docs/results.md's pre-registered
+rule to each switch: it may become the default only if its mean change over the seeds is at least the
+default's on every column.
 """
 
 from __future__ import annotations
@@ -178,6 +180,32 @@ def seeds_table(per_seed: list[dict], names: list[str]) -> list[str]:
     return lines
 
 
+def rule_verdicts(per_seed: list[dict], names: list[str]) -> list[str]:
+    """docs/results.md's pre-registered rule for each switch over the seeds' evaluations, one line each.
+
+    A switch becomes the default only if its mean change over the seeds is at least the default's on
+    every column (at most, for a metric where lower is better). Compared unrounded: a column that the
+    table shows equal to two decimals can still fail.
+    """
+    changes = [relative_changes(results, ["default", *names]) for results in per_seed]
+
+    def mean(name: str, column: tuple[str, str]) -> float:
+        return statistics.mean(seed[name][column][0] for seed in changes)
+
+    lines = []
+    for name in (n for n in names if n != "default"):
+        failed = [
+            f"{group} {metric}"
+            for group, metric in COLUMNS
+            if (mean(name, (group, metric)) - mean("default", (group, metric)))
+            * (-1 if metric in LOWER_IS_BETTER else 1)
+            < 0
+        ]
+        verdict = f"below the default on {len(failed)} of {len(COLUMNS)}: {', '.join(failed)}" if failed else "passes"
+        lines.append(f"{name}: {verdict}")
+    return lines
+
+
 def main() -> None:
     """Train, evaluate, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -234,6 +262,9 @@ def main() -> None:
         print(f"\nover {len(folders)} seeds ({', '.join(map(str, folders))}): mean change of the mean against the "
               "baseline (seeds where it helped; lowest..highest change)\n")  # fmt: skip
         print("\n".join(seeds_table(per_seed, in_every)))
+        if "default" in in_every and len(in_every) > 1:
+            print("\nthe rule (mean change over the seeds at least the default's on every column; GMSD: at most):")
+            print("\n".join(rule_verdicts(per_seed, in_every)))
 
 
 def kept_models(evaluation: Path, out: Path) -> dict[str, Path]:

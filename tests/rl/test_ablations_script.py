@@ -72,6 +72,7 @@ def test_seed_table_leaves_out_ablations_missing_in_a_folder(ablations, tmp_path
     seed_table = out.split("over 2 seeds")[1]
     assert "| k4 | +4.50% (2/2; +4.00%..+5.00%)" in seed_table and "k8" not in seed_table
     assert "| k8 | -3.00% (3/4) *" in out  # outside the default's -1 %..+1 %
+    assert out.rstrip().endswith("k4: below the default on 2 of 10: external gmsd, wrist gmsd")  # the rule's line
 
 
 def test_table_only_names_ablations_not_evaluated(ablations, tmp_path, monkeypatch):
@@ -114,3 +115,18 @@ def test_evaluating_new_ablations_keeps_the_ones_already_evaluated(ablations, tm
     assert "| probe_guard |" in capsys.readouterr().out
     kept = json.loads((out / "evaluate" / "results.json").read_text())
     assert ablations.evaluated(kept) == {"default", "switch_b", "probe_guard"}
+
+
+def test_rule_verdicts_follow_each_metrics_direction(ablations):
+    """The pre-registered rule: at least the default's mean change on every column, GMSD lower-is-better."""
+    per_seed = [
+        evaluation({"default": d, "same": d, "higher": d + 0.01, "lower": d - 0.01}) for d in (-0.01, 0.02, 0.005)
+    ]
+    verdicts = dict(
+        line.split(": ", 1) for line in ablations.rule_verdicts(per_seed, ["default", "same", "higher", "lower"])
+    )
+    assert set(verdicts) == {"same", "higher", "lower"}
+    assert verdicts["same"] == "passes"
+    assert verdicts["higher"] == "below the default on 2 of 10: external gmsd, wrist gmsd"  # a higher GMSD is worse
+    assert verdicts["lower"].startswith("below the default on 8 of 10: external ssim, wrist ssim")
+    assert "gmsd" not in verdicts["lower"]
