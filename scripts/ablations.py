@@ -69,6 +69,8 @@ ABLATIONS: dict[str, list[str]] = {
     "guard_balanced": ["posttrain.probe_guard=0.002", "posttrain.reward.view_weights=[0.5,0.5,1.0]"],
     # SWITCH-B with per-clip credit: clip j weighted by the reward of clips j..L, not the candidate's mean
     "switch_b_to_go": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go"],
+    # the control for the reward to go: each clip credited with its own reward only (the spec's r^{k,j})
+    "switch_b_clip": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=clip"],
 }
 COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
            ("external", "haarpsi"), ("wrist", "haarpsi"), ("external", "gmsd"), ("wrist", "gmsd"),
