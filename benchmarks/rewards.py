@@ -195,9 +195,10 @@ def bfloat16_on_real_frames(model: LPIPS, device: str) -> list[str]:
     random-backbone LPIPS unless ``--lpips-weights`` gives the real one (random LPIPS values are
     smaller than real ones, so the relative error may differ).
     """
-    rewards = paper_rewards(model, device)
     from persistworld.data.clips import frames_to_tensor
     from persistworld.data.reader import EpisodeDataset
+
+    rewards = paper_rewards(model, device)
 
     fixture = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "droid_mini"
     frames = frames_to_tensor(EpisodeDataset(fixture, "train", resolution=(192, 320)).load_frames("0"))

@@ -189,20 +189,16 @@ def rule_verdicts(per_seed: list[dict], names: list[str]) -> list[str]:
     every column (at most, for a metric where lower is better). Compared unrounded: a column that the
     table shows equal to two decimals can still fail.
     """
-    changes = [relative_changes(results, ["default", *names]) for results in per_seed]
+    compared = list(dict.fromkeys(["default", *names]))
+    changes = [relative_changes(results, compared) for results in per_seed]
+    means = {name: {c: statistics.mean(seed[name][c][0] for seed in changes) for c in COLUMNS} for name in compared}
 
-    def mean(name: str, column: tuple[str, str]) -> float:
-        return statistics.mean(seed[name][column][0] for seed in changes)
+    def worse(metric: str, value: float, reference: float) -> bool:
+        return value > reference if metric in LOWER_IS_BETTER else value < reference
 
     lines = []
-    for name in (n for n in names if n != "default"):
-        failed = [
-            f"{group} {metric}"
-            for group, metric in COLUMNS
-            if (mean(name, (group, metric)) - mean("default", (group, metric)))
-            * (-1 if metric in LOWER_IS_BETTER else 1)
-            < 0
-        ]
+    for name in compared[1:]:
+        failed = [f"{g} {m}" for g, m in COLUMNS if worse(m, means[name][(g, m)], means["default"][(g, m)])]
         verdict = f"below the default on {len(failed)} of {len(COLUMNS)}: {', '.join(failed)}" if failed else "passes"
         lines.append(f"{name}: {verdict}")
     return lines
