@@ -1,0 +1,152 @@
+"""Would Winograd convolutions make float32 LPIPS faster on CPU? A measured answer, not a feature.
+
+    python benchmarks/winograd.py            # CPU, about 1 minute
+
+LPIPS(AlexNet) is most of the batched reward at 192x320, and its direct convolutions already run at
+this CPU's float32 multiply-add peak (``benchmarks/rewards.py --layers``), so only an algorithm with
+fewer multiply-adds could make float32 faster. Winograd's F(m x m, r x r) computes an m x m output
+tile of an r x r convolution with (m + r - 1)^2 multiplies instead of m^2 r^2 (F(4,3): 4x fewer;
+F(2,5): 2.8x fewer), as cuDNN and oneDNN do on some hardware. This script runs it on AlexNet's four
+stride-1 layers with the shapes LPIPS gives them at 192x320, next to the direct convolution, both in
+float32 on the same inputs, and prints the time, the ratio and the error against float64.
+
+The Winograd path is written in PyTorch ops: tiles gathered with ``unfold``, input and output
+transforms as matrix products with the Kronecker products of the 1-D transforms, and one batched
+matrix product per tile position (the part with the fewer multiply-adds). The transforms are exact
+Toom-Cook matrices built with fractions from the interpolation points. A hand-written kernel would
+fuse the transforms into the matrix products; this script measures what PyTorch can do without one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+
+import torch
+import torch.nn.functional as F
+
+from rewards import best_seconds
+
+POINTS = (0, 1, -1, 2, -2)  # the usual interpolation points (and infinity) for 6x6 tiles
+
+
+def _poly_mul(a: list[Fraction], b: list[Fraction]) -> list[Fraction]:
+    out = [Fraction(0)] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            out[i + j] += x * y
+    return out
+
+
+def toom_cook_matrices(m: int, r: int, points: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    """A^T (m, a), G (a, r), B^T (a, a) with a = m + r - 1, exact: y = A^T [(G g) * (B^T d)] is d's correlation with g.
+
+    Derived by transposing Toom-Cook polynomial multiplication (evaluate at `points` and infinity,
+    multiply, interpolate): G evaluates the filter, A evaluates the output polynomial, and B^T is
+    the transposed interpolation (Lagrange basis for the points, the points' product polynomial for
+    infinity).
+    """
+    alpha = m + r - 1
+    pts = [Fraction(p) for p in points]
+    if len(pts) != alpha - 1:
+        raise ValueError(f"F({m},{r}) needs {alpha - 1} finite points, got {len(pts)}")
+    at_infinity = lambda n: [Fraction(int(k == n - 1)) for k in range(n)]  # noqa: E731 (the leading coefficient)
+    g_eval = [[p**k for k in range(r)] for p in pts] + [at_infinity(r)]
+    h_eval = [[p**i for i in range(m)] for p in pts] + [at_infinity(m)]
+    interpolation = [[Fraction(0)] * alpha for _ in range(alpha)]  # (coefficient t, value j)
+    product = [Fraction(1)]
+    for j, pj in enumerate(pts):
+        basis, scale = [Fraction(1)], Fraction(1)
+        for k, pk in enumerate(pts):
+            if k != j:
+                basis, scale = _poly_mul(basis, [-pk, Fraction(1)]), scale * (pj - pk)
+        for t, coefficient in enumerate(basis):
+            interpolation[t][j] = coefficient / scale
+        product = _poly_mul(product, [-pj, Fraction(1)])
+    for t, coefficient in enumerate(product):
+        interpolation[t][alpha - 1] = coefficient
+    as_tensor = lambda rows: torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float64)  # noqa: E731
+    a_t = as_tensor([[h_eval[a][i] for a in range(alpha)] for i in range(m)])
+    b_t = as_tensor([[interpolation[t][a] for t in range(alpha)] for a in range(alpha)])
+    return a_t, as_tensor(g_eval), b_t
+
+
+class WinogradConv2d:
+    """A stride-1, 'same'-padded convolution by Winograd F(m x m, r x r), on channels-last float32 inputs."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, m: int):
+        out_channels, in_channels, r, _ = weight.shape
+        self.m, self.r, self.alpha = m, r, m + r - 1
+        a_t, g, b_t = toom_cook_matrices(m, r, POINTS[: self.alpha - 1])
+        u = torch.einsum("ak,oikl,bl->abio", g, weight.double(), g)  # the filter in the transform domain
+        self.u = u.reshape(self.alpha**2, in_channels, out_channels).float().contiguous()
+        self.b_t2 = torch.kron(b_t, b_t).float()
+        self.a_t2 = torch.kron(a_t, a_t).float()
+        self.bias = bias
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        m, a, pad = self.m, self.alpha, self.r // 2
+        tiles_h, tiles_w = -(-h // m), -(-w // m)
+        padded = F.pad(
+            x.permute(0, 2, 3, 1), (0, 0, pad, tiles_w * m + a - m - w - pad, pad, tiles_h * m + a - m - h - pad)
+        )
+        tiles = padded.unfold(1, a, m).unfold(2, a, m)  # (n, tiles_h, tiles_w, c, a, a)
+        positions = n * tiles_h * tiles_w
+        v = (self.b_t2 @ tiles.permute(4, 5, 0, 1, 2, 3).reshape(a * a, -1)).view(a * a, positions, c)
+        products = torch.bmm(v, self.u)  # (a*a, positions, out): the fewer multiply-adds
+        out = (self.a_t2 @ products.view(a * a, -1)).view(m, m, n, tiles_h, tiles_w, -1)
+        out = out.permute(2, 3, 0, 4, 1, 5).reshape(n, tiles_h * m, tiles_w * m, -1)[:, :h, :w]
+        return (out + self.bias).permute(0, 3, 1, 2)
+
+
+def alexnet_stride1_inputs(batch: int) -> list[tuple[int, torch.nn.Conv2d, torch.Tensor]]:
+    """(index, layer, its input) for AlexNet's stride-1 convolutions on `batch` random 192x320 images."""
+    import torchvision
+
+    features = torchvision.models.alexnet(weights=None).features[:12].eval()
+    h = torch.rand(batch, 3, 192, 320).contiguous(memory_format=torch.channels_last)
+    found = []
+    for index, layer in enumerate(features):
+        if isinstance(layer, torch.nn.Conv2d) and layer.stride == (1, 1):
+            found.append((index, layer, h))
+        h = layer(h)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_grad_enabled(False)
+    print(f"device cpu, torch threads {torch.get_num_threads()}, float32, AlexNet at 192x320 (random weights)")
+    row = "{:>5} | {:<9} | {:<18} | {:<6} | {:>9} | {:>11} | {:>9} | {:>10} | {:>12}".format
+    print(
+        row("batch", "layer", "input", "F(m,r)", "direct ms", "winograd ms", "direct/wg", "err direct", "err winograd")
+    )
+    for batch in args.batches:
+        for index, layer, x in alexnet_stride1_inputs(batch):
+            r = layer.kernel_size[0]
+            m = 4 if r == 3 else 2
+            winograd = WinogradConv2d(layer.weight, layer.bias, m)
+            exact = F.conv2d(x.double(), layer.weight.double(), layer.bias.double(), padding=r // 2)
+            scale = exact.abs().max().item()
+            errors = [(method(x).double() - exact).abs().max().item() / scale for method in (layer, winograd)]
+            seconds = [best_seconds(lambda method=method, x=x: method(x), args.repeats) for method in (layer, winograd)]
+            print(row(batch, f"{index} {r}x{r}", str(tuple(x.shape)), f"F({m},{r})",
+                      f"{seconds[0] * 1e3:.1f}", f"{seconds[1] * 1e3:.1f}", f"{seconds[0] / seconds[1]:.2f}x",
+                      f"{errors[0]:.1e}", f"{errors[1]:.1e}"))  # fmt: skip
+    # the batched matrix product Winograd leaves to BLAS, against the direct convolution's rate
+    _, layer, x = alexnet_stride1_inputs(16)[2]  # layer 8: 384 -> 256 channels, 11x19
+    v, u = torch.randn(36, 16 * 15, 384), torch.randn(36, 384, 256)
+    direct_rate = x.shape[0] * 256 * 11 * 19 * 384 * 9 / best_seconds(lambda: layer(x), args.repeats) / 1e9
+    bmm_rate = 36 * 240 * 384 * 256 / best_seconds(lambda: torch.bmm(v, u), args.repeats) / 1e9
+    print(f"layer 8, 16 images: direct convolution {direct_rate:.1f} GMAC/s; Winograd's batched product "
+          f"(36 x (240x384 @ 384x256)) {bmm_rate:.1f} GMAC/s")  # fmt: skip
+    print(f"(F(4,3) and F(2,5) multiply {16 * 9 / 36:.2f}x and {4 * 25 / 36:.2f}x less than direct)")
+
+
+if __name__ == "__main__":
+    main()
