@@ -170,15 +170,18 @@ def alexnet_layers(device: str, repeats: int, batch: int = 16) -> list[str]:
                 seconds[dtype] = best_seconds(lambda run=run, x=h[dtype]: run(x), repeats)
                 h[dtype] = run(h[dtype])
             out = h[torch.float32]
-            macs = 0.0
-            if isinstance(layer, torch.nn.Conv2d):
-                macs = out.numel() * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] / 1e9
+            macs = conv_gmacs(layer, out) if isinstance(layer, torch.nn.Conv2d) else 0.0
             totals = [totals[0] + macs, totals[1] + seconds[torch.float32], totals[2] + seconds[torch.bfloat16]]
             lines.append(
                 row(f"{index:>2} {type(layer).__name__}", str(tuple(out.shape)), *_rates(macs, *seconds.values()))
             )
     lines.append(row("all", "", *_rates(*totals)))
     return lines
+
+
+def conv_gmacs(layer: torch.nn.Conv2d, output: torch.Tensor) -> float:
+    """Multiply-adds (in billions) of a direct convolution that produced `output` (groups of 1)."""
+    return output.numel() * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] / 1e9
 
 
 def _rates(macs: float, fp32: float, bf16: float) -> list[str]:

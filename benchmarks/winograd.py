@@ -20,12 +20,13 @@ fuse the transforms into the matrix products; this script measures what PyTorch 
 from __future__ import annotations
 
 import argparse
+import math
 from fractions import Fraction
 
 import torch
 import torch.nn.functional as F
 
-from rewards import best_seconds
+from rewards import best_seconds, conv_gmacs
 
 POINTS = (0, 1, -1, 2, -2)  # the usual interpolation points (and infinity) for 6x6 tiles
 
@@ -84,10 +85,14 @@ class WinogradConv2d:
         self.a_t2 = torch.kron(a_t, a_t).float()
         self.bias = bias
 
+    def tiles(self, height: int, width: int) -> tuple[int, int]:
+        """How many m x m output tiles cover a height x width map, down and across."""
+        return -(-height // self.m), -(-width // self.m)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         m, a, pad = self.m, self.alpha, self.r // 2
-        tiles_h, tiles_w = -(-h // m), -(-w // m)
+        tiles_h, tiles_w = self.tiles(h, w)
         padded = F.pad(
             x.permute(0, 2, 3, 1), (0, 0, pad, tiles_w * m + a - m - w - pad, pad, tiles_h * m + a - m - h - pad)
         )
@@ -126,10 +131,13 @@ def main() -> None:
     print(
         row("batch", "layer", "input", "F(m,r)", "direct ms", "winograd ms", "direct/wg", "err direct", "err winograd")
     )
-    for batch in args.batches:
-        for index, layer, x in alexnet_stride1_inputs(batch):
+    inputs = {batch: alexnet_stride1_inputs(batch) for batch in args.batches}
+    used = {}
+    for batch, layers in inputs.items():
+        for index, layer, x in layers:
             r = layer.kernel_size[0]
             m = 4 if r == 3 else 2
+            used[(m, r)] = (m * r) ** 2 / (m + r - 1) ** 2  # how many times fewer multiplies
             winograd = WinogradConv2d(layer.weight, layer.bias, m)
             exact = F.conv2d(x.double(), layer.weight.double(), layer.bias.double(), padding=r // 2)
             scale = exact.abs().max().item()
@@ -138,14 +146,22 @@ def main() -> None:
             print(row(batch, f"{index} {r}x{r}", str(tuple(x.shape)), f"F({m},{r})",
                       f"{seconds[0] * 1e3:.1f}", f"{seconds[1] * 1e3:.1f}", f"{seconds[0] / seconds[1]:.2f}x",
                       f"{errors[0]:.1e}", f"{errors[1]:.1e}"))  # fmt: skip
-    # the batched matrix product Winograd leaves to BLAS, against the direct convolution's rate
-    _, layer, x = alexnet_stride1_inputs(16)[2]  # layer 8: 384 -> 256 channels, 11x19
-    v, u = torch.randn(36, 16 * 15, 384), torch.randn(36, 384, 256)
-    direct_rate = x.shape[0] * 256 * 11 * 19 * 384 * 9 / best_seconds(lambda: layer(x), args.repeats) / 1e9
-    bmm_rate = 36 * 240 * 384 * 256 / best_seconds(lambda: torch.bmm(v, u), args.repeats) / 1e9
-    print(f"layer 8, 16 images: direct convolution {direct_rate:.1f} GMAC/s; Winograd's batched product "
-          f"(36 x (240x384 @ 384x256)) {bmm_rate:.1f} GMAC/s")  # fmt: skip
-    print(f"(F(4,3) and F(2,5) multiply {16 * 9 / 36:.2f}x and {4 * 25 / 36:.2f}x less than direct)")
+    # the batched matrix product Winograd leaves to BLAS, against the direct convolution's rate, on the
+    # layer with the most channels (AlexNet's layer 8) at the first batch size
+    batch = args.batches[0]
+    index, layer, x = max(inputs[batch], key=lambda found: found[1].in_channels)
+    winograd = WinogradConv2d(layer.weight, layer.bias, 4)
+    positions = batch * math.prod(winograd.tiles(*x.shape[2:]))
+    v = torch.randn(winograd.alpha**2, positions, layer.in_channels)
+    products_gmacs = v.numel() * layer.out_channels / 1e9
+    direct_rate = conv_gmacs(layer, layer(x)) / best_seconds(lambda: layer(x), args.repeats)
+    bmm_rate = products_gmacs / best_seconds(lambda: torch.bmm(v, winograd.u), args.repeats)
+    shape = f"{v.shape[0]} x ({positions}x{layer.in_channels} @ {layer.in_channels}x{layer.out_channels})"
+    print(f"layer {index}, {batch} images: direct convolution {direct_rate:.1f} GMAC/s; Winograd's batched product "
+          f"({shape}) {bmm_rate:.1f} GMAC/s")  # fmt: skip
+    kinds = sorted(used.items(), key=lambda item: item[0][1])  # by kernel size
+    names = " and ".join(f"F({m},{r})" for (m, r), _ in kinds)
+    print(f"({names} multiply {' and '.join(f'{times:.2f}x' for _, times in kinds)} less than direct)")
 
 
 if __name__ == "__main__":
