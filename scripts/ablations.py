@@ -71,6 +71,12 @@ ABLATIONS: dict[str, list[str]] = {
     "switch_b_to_go": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go"],
     # the control for the reward to go: each clip credited with its own reward only (the spec's r^{k,j})
     "switch_b_clip": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=clip"],
+    # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?
+    "guard_clip": [
+        "posttrain.probe_guard=0.002",
+        "posttrain.branching.train_clips=all",
+        "posttrain.advantages.clip_credit=clip",
+    ],
 }
 COLUMNS = [("external", "ssim"), ("wrist", "ssim"), ("external", "psnr"), ("wrist", "psnr"),
            ("external", "haarpsi"), ("wrist", "haarpsi"), ("external", "gmsd"), ("wrist", "gmsd"),
