@@ -71,6 +71,9 @@ ABLATIONS: dict[str, list[str]] = {
     "switch_b_to_go": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=to_go"],
     # the control for the reward to go: each clip credited with its own reward only (the spec's r^{k,j})
     "switch_b_clip": ["posttrain.branching.train_clips=all", "posttrain.advantages.clip_credit=clip"],
+    # a larger step: the adapters move by ~3e-6 RMS per run at 1e-4 (the toy run's limit, full fine-tuning)
+    "lr3e-4": ["posttrain.lr=3e-4"],
+    "lr1e-3": ["posttrain.lr=1e-3"],
     # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?
     "guard_clip": [
         "posttrain.probe_guard=0.002",
