@@ -9,7 +9,10 @@ Prints, for every model against the first one (the reference of the paired compa
    are marked, so that a model that wins on them and loses on the others shows as such;
 2. the same means by horizon (rollout steps 1-4, 5-9, 10-14 for 14 steps);
 3. the paper's targets (external perceptual distance -14%, wrist SSIM +9%, >= 95% paired wins with
-   sign-test p < 1e-6), each with the measured value.
+   sign-test p < 1e-6), each with the measured value;
+4. with several models against the reference (e.g. post-training seeds), one row per metric and camera
+   group: each model's change (wins), the mean change over the models, on how many it helped, and the
+   lowest..highest change.
 """
 
 from __future__ import annotations
@@ -60,9 +63,9 @@ def comparison_table(results: dict, reward_terms: set[str]) -> list[str]:
 
 
 def horizon_table(results: dict, metrics: list[str]) -> list[str]:
-    """Table 2: means over the first, middle and last third of the rollout."""
+    """Table 2: means over the first, middle and last third of the rollout (each step alone if fewer than 3)."""
     steps = results["steps"]
-    bounds = np.array_split(np.arange(steps), 3)
+    bounds = np.array_split(np.arange(steps), min(3, steps))
     names = [f"steps {int(b[0]) + 1}-{int(b[-1]) + 1}" for b in bounds]
     models = [m["name"] for m in results["models"]]
     lines = ["| group | metric | model | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
@@ -99,8 +102,39 @@ def targets_table(results: dict) -> list[str]:
     return lines + [""]
 
 
+def models_table(results: dict) -> list[str]:
+    """Table 4: every model's change against the reference side by side, with the mean and range over them.
+
+    For models that differ only by a seed, this is what a claim about the method can rest on: one seed's
+    change is worth reading only where the others agree.
+    """
+    comparisons = results["comparisons"]
+    reference = comparisons[0]["a"]
+    names = [c["b"] for c in comparisons]
+    lines = [
+        f"| group | metric | {' | '.join(names)} | mean change | models where better | lowest..highest |",
+        "|---|---|" + "---|" * (len(names) + 3),
+    ]
+    summary = results["summary"]
+    for group, metrics in comparisons[0]["results"].items():
+        for metric in metrics:
+            better = 1 if metric_info(metric).higher_is_better else -1
+            changes, cells = [], []
+            for c in comparisons:
+                change = relative(summary[reference][group][metric]["mean"], summary[c["b"]][group][metric]["mean"])
+                paired = c["results"][group][metric]
+                changes.append(change)
+                cells.append(f"{change:+.2%} ({paired['wins']}/{paired['n']})")
+            helped = sum(better * change > 0 for change in changes)
+            lines.append(
+                f"| {group} | {metric}{'' if better > 0 else ' (lower better)'} | {' | '.join(cells)} | "
+                f"{np.mean(changes):+.2%} | {helped}/{len(changes)} | {min(changes):+.2%}..{max(changes):+.2%} |"
+            )
+    return lines + [""]
+
+
 def main() -> None:
-    """Print the three tables."""
+    """Print the tables (the fourth only with several models against the reference)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("evaluation", type=Path, help="a `persistworld evaluate` output folder")
     parser.add_argument("--reward", nargs="+", default=["ssim", "haarpsi", "psnr"], help="the reward's terms")
@@ -110,6 +144,8 @@ def main() -> None:
     print("\n".join(comparison_table(results, set(args.reward))))
     print("\n".join(horizon_table(results, [m for m in args.horizon_metrics if m in results["metrics"]])))
     print("\n".join(targets_table(results)))
+    if len(results["comparisons"]) > 1:
+        print("\n".join(models_table(results)))
 
 
 if __name__ == "__main__":
