@@ -6,7 +6,6 @@ misread the JSON (wrong model, wrong sign for GMSD, wrong range) would print oth
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.scripts import load_script
 from persistworld.evaluate.config import EvaluationConfig
 from persistworld.evaluate.run import Evaluation, ModelScores
 from persistworld.evaluate.summary import summarize
@@ -26,10 +26,7 @@ EPISODES, STEPS, FUTURE, VIEWS = 4, 2, 2, 3
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("results_table_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("results_table")
 
 
 def model(name: str, scale: float, noise_seed: int) -> ModelScores:

@@ -5,22 +5,20 @@ The docs quote these tables, so a wrong range or a missing mark would put a wron
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ablations.py"
 
 
 @pytest.fixture(scope="module")
 def ablations():
-    spec = importlib.util.spec_from_file_location("ablations_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ablations")
 
 
 def evaluation(changes: dict[str, float]) -> dict:
