@@ -335,7 +335,7 @@ def posttrain(
     else:
         initial = probe()
         best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict(), "start": initial}
-        log("probe", initial | {"best": initial["reward"], "rolled_back": 0, "guard_failed": 0})
+        log("probe", initial | {"best": initial["reward"], "best_step": 0, "rolled_back": 0, "guard_failed": 0})
     if config.probe_guard is not None and "start" not in best:
         raise PersistWorldError(
             f"{run_dir}: this run was started without the per-camera probe values that `probe_guard` compares "

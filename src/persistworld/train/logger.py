@@ -7,6 +7,7 @@ files are cut back to the checkpoint's step, so a resumed run's logs read like a
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,38 @@ class MetricLogger:
         record = {"stream": stream, "step": step, **values}
         with self.jsonl.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        csv_path = self.run_dir / f"{stream}.csv"
-        new_file = not csv_path.exists()
-        with csv_path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["step", *values], extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            writer.writerow({"step": step, **values})
+        self._append_csv(self.run_dir / f"{stream}.csv", {"step": step, **values})
         if self._tensorboard is not None:
             for name, value in values.items():
                 if isinstance(value, int | float):
                     self._tensorboard.add_scalar(f"{stream}/{name}", value, step)
+
+    @staticmethod
+    def _append_csv(path: Path, row: dict[str, Any]) -> None:
+        """Append `row` under the file's header; a name the header lacks widens it (the file is rewritten).
+
+        Streams do not always log the same names (a probe's first record has no best step yet, a later
+        version adds a metric), and a row written under another row's header would shift every column.
+        """
+        header = []
+        if path.exists():
+            with path.open(newline="") as handle:
+                header = next(csv.reader(handle), [])
+        names = header + [name for name in row if name not in header]
+        if header and names != header:  # rewrite under the wider header
+            with path.open(newline="") as handle:
+                rows = [*csv.DictReader(handle), row]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=names, restval="", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            write_text_atomic(path, buffer.getvalue())
+            return
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=names, restval="", lineterminator="\n")
+            if not header:
+                writer.writeheader()
+            writer.writerow(row)
 
     def truncate_after(self, step: int) -> None:
         """Drop every record after `step` (called when resuming from a checkpoint at `step`)."""
