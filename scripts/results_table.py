@@ -2,6 +2,7 @@
 
     python scripts/results_table.py runs/rl/eval_test32
     python scripts/results_table.py runs/rl/eval_test32 --reward ssim haarpsi psnr
+    python scripts/results_table.py runs/droid/eval_seeds --models "PersistWorld seed 0" "PersistWorld seed 1"
 
 Prints, for every model against the first one (the reference of the paired comparisons):
 1. every metric per camera group: both means, the relative change, the paired mean delta with its 95%
@@ -133,14 +134,30 @@ def models_table(results: dict) -> list[str]:
     return lines + [""]
 
 
+def only_models(results: dict, names: list[str] | None) -> dict:
+    """`results` with only the comparisons of `names` (and the reference), e.g. one group of seeds of several."""
+    if names is None:
+        return results
+    compared = [c["b"] for c in results["comparisons"]]
+    unknown = sorted(set(names) - set(compared))
+    if unknown:
+        raise SystemExit(f"--models: {unknown} not compared in this evaluation; it has {compared}.")
+    reference = results["comparisons"][0]["a"]
+    return results | {
+        "comparisons": [c for c in results["comparisons"] if c["b"] in names],
+        "models": [m for m in results["models"] if m["name"] in {reference, *names}],
+    }
+
+
 def main() -> None:
     """Print the tables (the fourth only with several models against the reference)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("evaluation", type=Path, help="a `persistworld evaluate` output folder")
     parser.add_argument("--reward", nargs="+", default=["ssim", "haarpsi", "psnr"], help="the reward's terms")
     parser.add_argument("--horizon-metrics", nargs="+", default=["ssim", "psnr", "gmsd"])
+    parser.add_argument("--models", nargs="+", help="only these models against the reference (default: all)")
     args = parser.parse_args()
-    results = json.loads((args.evaluation / "results.json").read_text())
+    results = only_models(json.loads((args.evaluation / "results.json").read_text()), args.models)
     print("\n".join(comparison_table(results, set(args.reward))))
     print("\n".join(horizon_table(results, [m for m in args.horizon_metrics if m in results["metrics"]])))
     print("\n".join(targets_table(results)))

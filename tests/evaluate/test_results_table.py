@@ -77,3 +77,12 @@ def test_the_script_prints_the_models_table_only_for_several_models(tmp_path):
         assert ("models where better" in out.stdout) == (name == "four")
         assert "| wrist SSIM +9% |" in out.stdout
         assert "| steps 1-1 | steps 2-2 |" in out.stdout  # a 2-step rollout has no thirds: one column a step
+
+
+def test_only_models_keeps_the_reference_and_the_named_models(tables):
+    full = results({"base": 1.0, "a0": 1.02, "a1": 1.04, "b0": 0.9})
+    lines = tables.models_table(tables.only_models(full, ["a0", "a1"]))
+    assert row(lines, "wrist", "ssim")[4:] == ["+3.00%", "2/2", "+2.00%..+4.00%"]  # b0 left out of the mean
+    assert [m["name"] for m in tables.only_models(full, ["b0"])["models"]] == ["base", "b0"]
+    with pytest.raises(SystemExit, match="not compared"):
+        tables.only_models(full, ["a9"])
