@@ -119,6 +119,11 @@ def alexnet_stride1_inputs(batch: int) -> list[tuple[int, torch.nn.Conv2d, torch
     return found
 
 
+def output_tile(kernel: int) -> int:
+    """The output tile m used for an r x r kernel: F(4,3) for 3x3, F(2,5) for 5x5 (both on 6x6 input tiles)."""
+    return 4 if kernel == 3 else 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 64])
@@ -136,7 +141,7 @@ def main() -> None:
     for batch, layers in inputs.items():
         for index, layer, x in layers:
             r = layer.kernel_size[0]
-            m = 4 if r == 3 else 2
+            m = output_tile(r)
             used[(m, r)] = (m * r) ** 2 / (m + r - 1) ** 2  # how many times fewer multiplies
             winograd = WinogradConv2d(layer.weight, layer.bias, m)
             exact = F.conv2d(x.double(), layer.weight.double(), layer.bias.double(), padding=r // 2)
@@ -150,7 +155,7 @@ def main() -> None:
     # layer with the most channels (AlexNet's layer 8) at the first batch size
     batch = args.batches[0]
     index, layer, x = max(inputs[batch], key=lambda found: found[1].in_channels)
-    winograd = WinogradConv2d(layer.weight, layer.bias, 4)
+    winograd = WinogradConv2d(layer.weight, layer.bias, output_tile(layer.kernel_size[0]))
     positions = batch * math.prod(winograd.tiles(*x.shape[2:]))
     v = torch.randn(winograd.alpha**2, positions, layer.in_channels)
     products_gmacs = v.numel() * layer.out_channels / 1e9
