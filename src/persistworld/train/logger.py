@@ -38,35 +38,37 @@ class MetricLogger:
         record = {"stream": stream, "step": step, **values}
         with self.jsonl.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        self._append_csv(self.run_dir / f"{stream}.csv", {"step": step, **values})
+        self._append_csv(stream, {"step": step, **values})
         if self._tensorboard is not None:
             for name, value in values.items():
                 if isinstance(value, int | float):
                     self._tensorboard.add_scalar(f"{stream}/{name}", value, step)
 
-    @staticmethod
-    def _append_csv(path: Path, row: dict[str, Any]) -> None:
-        """Append `row` under the file's header; a name the header lacks widens it (the file is rewritten).
+    def _append_csv(self, stream: str, row: dict[str, Any]) -> None:
+        """Append `row` to ``<stream>.csv``; a name the header lacks widens it (the file is rebuilt).
 
         Streams do not always log the same names (a probe's first record has no best step yet, a later
         version adds a metric), and a row written under another row's header would shift every column.
+        The rebuilt file comes from ``metrics.jsonl``, the record of everything logged (this row
+        included), not from the CSV itself: rows of a file written by an older version, which did
+        shift columns, are written correctly again instead of being carried over or stopping the run.
         """
+        path = self.run_dir / f"{stream}.csv"
         header = []
         if path.exists():
             with path.open(newline="") as handle:
                 header = next(csv.reader(handle), [])
-        names = header + [name for name in row if name not in header]
-        if header and names != header:  # rewrite under the wider header
-            with path.open(newline="") as handle:
-                rows = [*csv.DictReader(handle), row]
+        if header and any(name not in header for name in row):
+            records = [{k: v for k, v in r.items() if k != "stream"} for r in read_stream(self.run_dir, stream)]
+            names = list(dict.fromkeys(header + [name for record in records for name in record]))
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=names, restval="", lineterminator="\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(records)
             write_text_atomic(path, buffer.getvalue())
             return
         with path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=names, restval="", lineterminator="\n")
+            writer = csv.DictWriter(handle, fieldnames=header or list(row), restval="", lineterminator="\n")
             if not header:
                 writer.writeheader()
             writer.writerow(row)
