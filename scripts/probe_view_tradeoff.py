@@ -34,15 +34,15 @@ from persistworld.train.pretrain import data_layout
 def camera_group_rewards(reward: Reward, per_frame: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Camera group -> (K,) reward of each candidate from that group's views alone.
 
-    Inside a group the views carry their `view_weights`; frames and clips are averaged as in the total.
+    The reward's own aggregation on the group's views, which keep their `view_weights`.
     """
-    weights = torch.tensor(reward.config.view_weights, dtype=torch.float32)
-    out = {}
-    for group, views in GROUPS.items():
-        share = weights[list(views)] / weights[list(views)].sum()
-        terms = {name: (values[..., list(views)].mean(-2) * share).sum(-1) for name, values in per_frame.items()}
-        out[group] = sum(w * terms[name] for name, w in reward.signed_weights.items()).mean(-1)
-    return out
+    weights = reward.config.view_weights
+    return {
+        group: reward.aggregate(
+            {name: values[..., list(views)] for name, values in per_frame.items()}, [weights[v] for v in views]
+        ).total
+        for group, views in GROUPS.items()
+    }
 
 
 def group_weights(reward: Reward) -> dict[str, float]:
@@ -84,11 +84,11 @@ def main() -> None:
         by_camera = camera_group_rewards(reward, group.reward.per_frame)
         ext, wrist = by_camera["external"].double(), by_camera["wrist"].double()
         correlation = float(torch.corrcoef(torch.stack([ext, wrist]))[0, 1])
-        ratio = shares["external"] * float(ext.std()) / (shares["wrist"] * float(wrist.std()))
-        rows.append((float(ext.std()), float(wrist.std()), ratio, correlation))
+        ext_std, wrist_std = float(ext.std()), float(wrist.std())
+        ratio = shares["external"] * ext_std / (shares["wrist"] * wrist_std)
+        rows.append((ext_std, wrist_std, ratio, correlation))
         print(
-            f"| {index} | {episode} | {ext.std():.2e} | {wrist.std():.2e} | {ratio:.2f} | {correlation:+.2f} |",
-            flush=True,
+            f"| {index} | {episode} | {ext_std:.2e} | {wrist_std:.2e} | {ratio:.2f} | {correlation:+.2f} |", flush=True
         )
     ext_std, wrist_std, ratio, correlation = np.asarray(rows).T
     print(

@@ -13,7 +13,7 @@ within a group before combining them (a guard against one term dominating the ra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -143,9 +143,17 @@ class Reward:
                 f"the frames have {views} views but reward.view_weights has {len(self.config.view_weights)} "
                 f"entries {self.config.view_weights}: a view is missing, or the weights do not match the cameras."
             )
-        per_frame = self.suite(prediction, target)  # name -> (..., C, F, V)
-        view_weights = torch.tensor(self.config.view_weights, dtype=torch.float32)
-        view_weights = view_weights / view_weights.sum()
-        terms = {name: (values.mean(-2) * view_weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
+        return self.aggregate(self.suite(prediction, target), self.config.view_weights)
+
+    def aggregate(self, per_frame: dict[str, torch.Tensor], view_weights: Sequence[float]) -> RewardResult:
+        """The reward from per-frame metrics {term: (..., C, F, V)}: the paper's clip-level aggregation.
+
+        A weighted mean over the V views (`view_weights`, normalised), a mean over the F frames, the
+        signed weighted sum of the terms per clip, then a mean over the C clips. Public so that the
+        reward of some of the views (one camera group) is computed by the same rule as the whole.
+        """
+        weights = torch.tensor(view_weights, dtype=torch.float32)
+        weights = weights / weights.sum()
+        terms = {name: (values.mean(-2) * weights).sum(-1) for name, values in per_frame.items()}  # (..., C)
         per_clip = sum(w * terms[n] for n, w in self.signed_weights.items())
         return RewardResult(total=per_clip.mean(-1), per_clip=per_clip, terms=terms, per_frame=per_frame)
