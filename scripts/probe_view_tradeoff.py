@@ -32,17 +32,8 @@ from persistworld.train.pretrain import data_layout
 
 
 def camera_group_rewards(reward: Reward, per_frame: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Camera group -> (K,) reward of each candidate from that group's views alone.
-
-    The reward's own aggregation on the group's views, which keep their `view_weights`.
-    """
-    weights = reward.config.view_weights
-    return {
-        group: reward.aggregate(
-            {name: values[..., list(views)] for name, values in per_frame.items()}, [weights[v] for v in views]
-        ).total
-        for group, views in GROUPS.items()
-    }
+    """Camera group -> (K,) reward of each candidate from that group's views alone (`Reward.of_views`)."""
+    return {group: reward.of_views(per_frame, views).total for group, views in GROUPS.items()}
 
 
 def group_weights(reward: Reward) -> dict[str, float]:

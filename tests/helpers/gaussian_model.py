@@ -42,6 +42,9 @@ class GaussianWorldModel:
     def target_shape(self, cond: Condition) -> tuple[int, ...]:
         return (len(cond), self.num_future, *cond.current.shape[1:])
 
+    def target_views(self, cond: Condition) -> torch.Tensor:
+        return torch.arange(cond.current.shape[1]).view(1, 1, -1, 1, 1, 1)
+
     def lora_targets(self) -> list[str]:
         return []
 

@@ -29,6 +29,7 @@ from persistworld.models.ctrl_world.network import FrameTokenUNet  # noqa: E402
 from persistworld.models.protocol import Condition  # noqa: E402
 from persistworld.models.sampler import SamplerConfig, sample  # noqa: E402
 from persistworld.rl.adapters import PolicyAdapters  # noqa: E402
+from persistworld.rl.advantages import AdvantageConfig  # noqa: E402
 from persistworld.rl.branching import BranchingConfig  # noqa: E402
 from persistworld.rl.posttrain import PosttrainConfig, posttrain  # noqa: E402
 from persistworld.rollout.engine import EpisodeTrack, rollout  # noqa: E402
@@ -263,7 +264,19 @@ def test_teacher_forced_step_rollout_and_checkpoint_round_trip(tmp_path: Path):
     torch.testing.assert_close(loaded.denoise(x0, sigma, cond), model.denoise(x0, sigma, cond))
 
 
-def test_an_rl_iteration_runs_with_this_backend(episode_factory, tmp_path: Path):
+def test_target_views_mark_each_views_rows_of_the_latent_height():
+    model, cond = tiny_model(), condition()
+    future = torch.rand(2, 4, 3, 3, *RESOLUTION) * 2 - 1
+    wrist_changed = future.clone()
+    wrist_changed[:, :, 2] = torch.rand(2, 4, 3, *RESOLUTION) * 2 - 1
+    change = (model.encode(wrist_changed, cond) - model.encode(future, cond)).abs().amax(dim=(0, 1, 2, 4))
+    views = model.target_views(cond).flatten()
+    assert views.shape == change.shape and views.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert (change[views == 2] > 1e-3).all() and (change[views != 2] < 1e-6).all()
+
+
+@pytest.mark.parametrize("view_credit", ["all", "camera_group"])
+def test_an_rl_iteration_runs_with_this_backend(episode_factory, tmp_path: Path, view_credit: str):
     episode_factory(n_episodes=1, n_frames=20, split="val", size=RESOLUTION)
     root = episode_factory(n_episodes=2, n_frames=20, split="train", size=RESOLUTION)
     base = tmp_path / "base.pt"
@@ -271,6 +284,7 @@ def test_an_rl_iteration_runs_with_this_backend(episode_factory, tmp_path: Path)
     config = PosttrainConfig(
         iterations=1, groups_per_step=1, probe_every=1, probe_episodes=1, probe_steps=1, device="cpu", rollback=False,
         branching=BranchingConfig(candidates=2, max_prefix=1), reward=RewardConfig(terms={"ssim": 1.0}),
+        advantages=AdvantageConfig(view_credit=view_credit),
     )  # fmt: skip
     final = posttrain(tmp_path / "rl", base, root, ("train", "val"), RESOLUTION, CLIPS, SamplerConfig(), config)
     trained, _, _ = load_world_model(final)

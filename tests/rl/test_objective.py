@@ -40,6 +40,30 @@ def test_loss_equals_a_hand_computed_value():
     assert kl_parts["kl"] == pytest.approx((1 + 4) / 4) and float(with_kl) == pytest.approx(9.375 + 0.1 * 1.25)
 
 
+def test_r_per_element_weights_each_part_of_a_sample_by_its_own_r():
+    d_theta = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # the hand-computed example above
+    d_old = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    x0 = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    config = ObjectiveConfig(beta=0.5, self_normalize=False)
+    # sample 0, element errors: e+ = [0.25, 1], e- = [2.25, 1]; r = [0, 1] -> mean(2.25, 1) = 1.625
+    # sample 1 as before (r = 0.25 on both elements): 1.25; policy = mean(5 * [1.625, 1.25] / 0.5) = 14.375
+    loss, _ = contrastive_x0_loss(d_theta, d_old, x0, torch.tensor([[0.0, 1.0], [0.25, 0.25]]), config)
+    assert float(loss) == pytest.approx(14.375)
+    # an r constant over each sample is the (B,) r, in value and gradient, self-normalised too
+    d_theta = torch.randn(3, 2, 4, requires_grad=True)
+    d_old, x0, r = torch.randn(3, 2, 4), torch.randn(3, 2, 4), torch.rand(3)
+    gradients = []
+    for weights in (r, r.view(3, 1, 1).expand(3, 2, 1)):
+        d_theta.grad = None
+        value, _ = contrastive_x0_loss(d_theta, d_old, x0, weights, ObjectiveConfig())
+        value.backward()
+        gradients.append((float(value.detach()), d_theta.grad.clone()))
+    assert gradients[0][0] == pytest.approx(gradients[1][0])
+    torch.testing.assert_close(gradients[0][1], gradients[1][1])
+    with pytest.raises(ValueError, match="broadcast"):
+        contrastive_x0_loss(d_theta, d_old, x0, torch.rand(3, 3, 1), ObjectiveConfig())
+
+
 def test_gradients_reach_only_the_trained_prediction():
     d_theta = torch.randn(3, 4, requires_grad=True)
     d_old = torch.randn(3, 4, requires_grad=True)  # a caller mistake: the old policy tracked gradients
@@ -127,3 +151,38 @@ def test_advantages_per_clip_normalise_each_column_and_skip_missing_clips():
     global_std = group_advantages(rewards, AdvantageConfig(std="global"))
     finite = rewards[rewards.isfinite()]
     assert torch.allclose(global_std[1, :, 2], torch.tensor([-1.0, 1.0]) / (finite.std() + 1e-4))
+
+
+def test_camera_group_credit_scores_each_camera_by_its_own_views():
+    from types import SimpleNamespace
+
+    from persistworld.metrics.reward import Reward, RewardConfig
+    from persistworld.rl.posttrain import PosttrainConfig, group_rewards, r_on_target
+
+    reward = Reward(RewardConfig(terms={"ssim": 1.0}, view_weights=(1.0, 3.0, 1.0)))
+    # (K = 3, C = 1, F = 2, V = 3): the external views rank the candidates 0 > 1 > 2, the wrist 2 > 1 > 0
+    ssim = torch.zeros(3, 1, 2, 3)
+    for view, values in enumerate(([0.9, 0.8, 0.7], [0.5, 0.4, 0.3], [0.1, 0.2, 0.6])):
+        ssim[..., view] = torch.tensor(values)[:, None, None]
+    group = SimpleNamespace(reward=reward.aggregate({"ssim": ssim}, reward.config.view_weights))
+    whole = group_rewards([group], reward, AdvantageConfig(), 1)
+    assert whole.shape == (1, 3, 1)
+    scores = group_rewards([group], reward, AdvantageConfig(view_credit="camera_group"), 1)
+    assert scores.shape == (1, 3, 1, 2)  # (G, K, C, camera groups)
+    external = (0.25 * ssim[..., 0] + 0.75 * ssim[..., 1]).mean(-1)[:, 0]  # the view weights within the group
+    torch.testing.assert_close(scores[0, :, 0], torch.stack([external, ssim[:, 0, 0, 2]], -1))
+    advantages = group_advantages(scores, AdvantageConfig(view_credit="camera_group"))
+    assert advantages[0, 0, 0, 0] > 0 > advantages[0, 0, 0, 1]  # candidate 0: good outside, bad on the wrist
+    assert advantages[0, 2, 0, 1] > 0 > advantages[0, 2, 0, 0]  # candidate 2: the other way round
+    # each camera's r lands on its views' elements, whatever the target layout
+    r = torch.tensor([[0.9, 0.1], [0.2, 0.7]])
+    on_views_dim = r_on_target(r, torch.arange(3).view(1, 1, 3, 1, 1, 1))  # the compact model's layout
+    assert on_views_dim.shape == (2, 1, 3, 1, 1, 1)
+    torch.testing.assert_close(on_views_dim.flatten(1), torch.tensor([[0.9, 0.9, 0.1], [0.2, 0.2, 0.7]]))
+    on_rows = r_on_target(r, torch.arange(3).repeat_interleave(2).view(1, 1, 1, 6, 1))  # Ctrl-World's rows
+    torch.testing.assert_close(on_rows[0].flatten(), torch.tensor([0.9] * 4 + [0.1] * 2))
+    with pytest.raises(ValueError, match="view_credit"):
+        AdvantageConfig(view_credit="pixel")
+    with pytest.raises(ValueError, match="wrist"):
+        PosttrainConfig(advantages=AdvantageConfig(view_credit="camera_group"),
+                        reward=RewardConfig(terms={"ssim": 1.0}, view_weights=(1.0, 1.0, 0.0)))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -117,6 +118,46 @@ def test_micro_batches_in_collection_and_update_give_the_same_training(setup, tm
         config(1, micro_batch=-1)
 
 
+def adapter_gradients(model, adapters: PolicyAdapters, cfg: PosttrainConfig, groups: list, weights: list[torch.Tensor]):
+    """The adapters' gradient and the loss of `group_backward` over `groups`, one noise generator through them."""
+    parameters = adapters.trainable_parameters()
+    for p in parameters:
+        p.grad = None
+    generator, loss = torch.Generator().manual_seed(0), 0.0
+    for g, w in zip(groups, weights, strict=True):  # one generator through the clips, as group_backward draws
+        loss += group_backward(model, adapters, g, w, cfg, generator)["loss"]
+    return torch.cat([p.grad.flatten() for p in parameters if p.grad is not None]), loss
+
+
+def test_camera_group_credit_weights_each_cameras_pixels_by_its_own_r(setup, tmp_path: Path):
+    root, base = setup
+    model, _, _ = load_world_model(base, expected_layout=data_layout(RESOLUTION, CLIPS))
+    dataset = EpisodeDataset(root, "train")
+    track = EpisodeTrack.load(dataset, dataset.episode_ids[0])
+    cfg = config(1, advantages=AdvantageConfig(view_credit="camera_group"))
+    adapters = PolicyAdapters(model, cfg.lora)
+    with adapters.use(OLD):
+        group = collect_group(model, track, CLIPS, cfg.branching, Reward(cfg.reward), seed=5)
+    # the compact target keeps the frames' view dim, which target_views marks: frames equal to their view's
+    # index, over a zero current frame, are a target equal to target_views
+    cond = replace(group.cond.select([0]), current=group.cond.current[:1] * 0)
+    frames = torch.arange(3.0).view(1, 1, 3, 1, 1, 1).expand(1, 2, 3, 3, *RESOLUTION)
+    target = model.encode(frames, cond)
+    torch.testing.assert_close(target, model.target_views(cond).to(target.dtype).expand_as(target))
+    r = torch.tensor([0.2, 0.4, 0.6, 0.8])
+    plain, plain_loss = adapter_gradients(model, adapters, cfg, [group], [r])
+    same, same_loss = adapter_gradients(model, adapters, cfg, [group], [r[:, None, None].expand(4, 1, 2)])
+    torch.testing.assert_close(same, plain)  # both cameras with the candidate's r: the spec's loss
+    assert same_loss == pytest.approx(plain_loss)
+    split, _ = adapter_gradients(model, adapters, cfg, [group], [torch.stack([r, r.flip(0)], -1)[:, None]])
+    assert not torch.allclose(split, plain)  # the wrist's own r changes the update
+    final = run(tmp_path / "run", setup, cfg)  # and a whole run trains with it
+    logged = read_stream(tmp_path / "run", "train")[0]
+    assert math.isfinite(logged["loss"]) and logged["grad_norm"] > 0
+    trained, start = load_world_model(final)[0].state_dict(), load_world_model(base)[0].state_dict()
+    assert any(not torch.equal(value, start[key]) for key, value in trained.items())
+
+
 def test_switch_b_trains_on_the_mean_loss_of_every_clip(setup):
     root, base = setup
     model, _, _ = load_world_model(base, expected_layout=data_layout(RESOLUTION, CLIPS))
@@ -129,15 +170,9 @@ def test_switch_b_trains_on_the_mean_loss_of_every_clip(setup):
         group = collect_group(model, track, CLIPS, cfg.branching, reward, seed=5)
     assert len(group.training_clips()) == 2
     r = torch.tensor([0.2, 0.4, 0.6, 0.8])
-    parameters = adapters.trainable_parameters()
 
     def gradients(groups: list, weights: list[torch.Tensor]) -> tuple[torch.Tensor, float]:
-        for p in parameters:
-            p.grad = None
-        generator, loss = torch.Generator().manual_seed(0), 0.0
-        for g, w in zip(groups, weights, strict=True):  # one generator through the clips, as group_backward draws
-            loss += group_backward(model, adapters, g, w, cfg, generator)["loss"]
-        return torch.cat([p.grad.flatten() for p in parameters if p.grad is not None]), loss
+        return adapter_gradients(model, adapters, cfg, groups, weights)
 
     both, loss = gradients([group], [r])
     ((cond, x0),) = group.later

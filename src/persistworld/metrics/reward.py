@@ -145,6 +145,11 @@ class Reward:
             )
         return self.aggregate(self.suite(prediction, target), self.config.view_weights)
 
+    def of_views(self, per_frame: dict[str, torch.Tensor], views: Sequence[int]) -> RewardResult:
+        """The reward of some of the views alone (one camera group), which keep their `view_weights`."""
+        weights = [self.config.view_weights[v] for v in views]
+        return self.aggregate({name: values[..., list(views)] for name, values in per_frame.items()}, weights)
+
     def aggregate(self, per_frame: dict[str, torch.Tensor], view_weights: Sequence[float]) -> RewardResult:
         """The reward from per-frame metrics {term: (..., C, F, V)}: the paper's clip-level aggregation.
 

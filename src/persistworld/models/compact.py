@@ -285,6 +285,10 @@ class CompactWorldModel(nn.Module):
         h, w = self.layout.resolution
         return (len(cond), self.layout.num_future, self.layout.num_views, 3, h, w)
 
+    def target_views(self, cond: Condition) -> torch.Tensor:
+        """(1, 1, V, 1, 1, 1): the target keeps the frames' view dim."""
+        return torch.arange(self.layout.num_views, device=cond.current.device).view(1, 1, -1, 1, 1, 1)
+
     def lora_targets(self) -> list[str]:
         """Convolutions and attention projections of the U-Net blocks."""
         return ["conv1", "conv2", "qkv", "out"]

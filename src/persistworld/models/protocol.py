@@ -95,6 +95,14 @@ class WorldModel(Protocol):
         """Shape of the diffusion target x0 for a condition (the sampler's noise shape)."""
         ...
 
+    def target_views(self, cond: Condition) -> torch.Tensor:
+        """The view each element of the target belongs to: integers, broadcastable to `target_shape`.
+
+        The target's layout is the model's own (views on a dim, or stacked on the height); this lets
+        the RL loss weight each camera's pixels by that camera's reward without knowing the layout.
+        """
+        ...
+
     @property
     def sigma_data(self) -> float:
         """Std of the diffusion target (sets the sampler's scale)."""

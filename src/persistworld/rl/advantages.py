@@ -12,6 +12,12 @@ Which reward a trained clip gets (method_spec.md section 3.3, steps 5 and 7, "r^
 the candidate's reward r^k for every clip (the spec's default), each clip's own reward r^{k,j}, or
 the reward to go (clip j and the clips after it), which credits a clip with what it led to and
 equals r^k for the first clip. Per-clip scores are normalised over the K candidates' j-th clips.
+
+Which pixels a reward weights (``view_credit``): the candidate's reward weights all its views (the
+spec's), or each camera group's reward weights that group's pixels (``camera_group``). The second exists
+because on DROID the external and wrist rewards of a group's candidates are nearly uncorrelated
+(`scripts/probe_view_tradeoff.py`), so with one reward the wrist's pixels are pulled toward candidates
+chosen for their external views, a direction that carries no wrist signal (`docs/results.md`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 CLIP_CREDITS = ("candidate", "clip", "to_go")
+VIEW_CREDITS = ("all", "camera_group")
 
 
 @dataclass
@@ -35,8 +42,13 @@ class AdvantageConfig:
     # clips, for all its clips; the spec's default), "clip" (clip j's own r^{k,j}) or "to_go" (the
     # mean over clip j and the clips after it). Only "candidate" and "to_go" agree on the first clip.
     clip_credit: str = "candidate"
+    # Which reward weights each view's pixels: "all" (the candidate's reward, for every view; the spec's)
+    # or "camera_group" (each camera group's own reward, from its views alone, for its views' pixels).
+    view_credit: str = "all"
 
     def __post_init__(self) -> None:
+        if self.view_credit not in VIEW_CREDITS:
+            raise ValueError(f"`view_credit` must be one of {VIEW_CREDITS}. Got {self.view_credit!r}.")
         if self.clip_credit not in CLIP_CREDITS:
             raise ValueError(f"`clip_credit` must be one of {CLIP_CREDITS}. Got {self.clip_credit!r}.")
         if self.std not in ("group", "global"):
@@ -46,13 +58,13 @@ class AdvantageConfig:
 
 
 def group_advantages(rewards: torch.Tensor, config: AdvantageConfig) -> torch.Tensor:
-    """(G, K[, C]) rewards of G groups of K candidates (per clip) -> clipped advantages of the same shape.
+    """(G, K[, C[, camera groups]]) rewards of G groups of K candidates -> clipped advantages, same shape.
 
-    Each group (and clip column) is centred over its K candidates. NaN marks clips that a group does
-    not have (a shorter continuation); they stay NaN and are left out of the global std.
+    Each group (and clip and camera column) is centred over its K candidates. NaN marks clips that a
+    group does not have (a shorter continuation); they stay NaN and are left out of the global std.
     """
-    if rewards.dim() not in (2, 3) or rewards.shape[1] < 2:
-        raise ValueError(f"rewards must be (groups, K >= 2[, clips]), got {tuple(rewards.shape)}.")
+    if rewards.dim() not in (2, 3, 4) or rewards.shape[1] < 2:
+        raise ValueError(f"rewards must be (groups, K >= 2[, clips[, camera groups]]), got {tuple(rewards.shape)}.")
     centred = rewards - rewards.mean(1, keepdim=True)
     if config.std == "group":
         std = rewards.std(1, keepdim=True)

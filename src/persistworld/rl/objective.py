@@ -9,7 +9,10 @@ and the loss pulls D+ to x0 with weight r and D- to x0 with weight 1 - r:
 
     L = mean_batch[ adv_clip * (r * e(D+) + (1 - r) * e(D-)) / beta ] + kl_weight * mean (D_theta - D_ref)^2
 
-with e(D) = mean over the sample's elements of (D - x0)^2. Its minimiser is D_old + (2 / beta) Delta,
+with e(D) = mean over the sample's elements of (D - x0)^2. r may also vary over a sample's elements
+(``view_credit = "camera_group"``: each camera's pixels weighted by that camera's own reward); the loss
+is then the mean over elements of r (D+ - x0)^2 + (1 - r) (D- - x0)^2, which is the formula above when
+r is constant over the sample, and the same minimiser element by element. Its minimiser is D_old + (2 / beta) Delta,
 Delta = alpha (D_posterior+ - D_old), alpha = E[r | x_sigma] (Lemma 1 / Theorem 1 of the paper, checked
 numerically in tests/rl/test_theorem.py). DiffusionNFT's code divides each e by the detached mean
 absolute error of the same sample ("adaptive weighting", `self_normalize`): a heuristic that depends
@@ -38,12 +41,19 @@ class ObjectiveConfig:
             raise ValueError(f"`beta` must be > 0. Got {self.beta}.")
 
 
-def _per_sample_error(prediction: torch.Tensor, x0: torch.Tensor, self_normalize: bool) -> torch.Tensor:
-    difference = (prediction - x0).flatten(1)
-    error = difference.pow(2).mean(1)
+def _squared_errors(prediction: torch.Tensor, x0: torch.Tensor, self_normalize: bool) -> torch.Tensor:
+    """(B, ...) elementwise (prediction - x0)^2, each sample divided by its detached mean |error| if asked."""
+    difference = prediction - x0
+    error = difference.pow(2)
     if self_normalize:
-        error = error / difference.abs().mean(1).detach().clamp(min=1e-5)
+        scale = difference.detach().abs().flatten(1).mean(1).clamp(min=1e-5)
+        error = error / scale.view(-1, *[1] * (error.dim() - 1))
     return error
+
+
+def _per_sample(values: torch.Tensor) -> torch.Tensor:
+    """(B, ...) -> (B,) mean over each sample's elements."""
+    return values.flatten(1).mean(1)
 
 
 def contrastive_x0_loss(
@@ -60,7 +70,8 @@ def contrastive_x0_loss(
         d_theta: (B, ...) x0-prediction of the trained model at (x_sigma, sigma, condition).
         d_old: (B, ...) the same from the old (sampling) policy, without gradients.
         x0: (B, ...) the candidates, as the old policy sampled them.
-        r: (B,) optimality probabilities in [0, 1] (see `persistworld.rl.advantages`).
+        r: (B,) optimality probabilities in [0, 1] (see `persistworld.rl.advantages`), or (B, ...) ones
+            that broadcast to x0's shape, to weight parts of a sample (its views) by their own r.
         config: beta, normalisation, scale, KL weight.
         d_ref: (B, ...) x0-prediction of the frozen reference model (needed when ``kl_weight > 0``).
 
@@ -71,20 +82,26 @@ def contrastive_x0_loss(
         raise ValueError(
             f"shapes differ: D_theta {tuple(d_theta.shape)}, D_old {tuple(d_old.shape)}, x0 {tuple(x0.shape)}"
         )
-    if r.shape != (d_theta.shape[0],):
-        raise ValueError(f"r must have shape ({d_theta.shape[0]},), got {tuple(r.shape)}.")
+    if r.dim() == 1:
+        r = r.view(-1, *[1] * (x0.dim() - 1))
+    broadcasts = r.dim() == x0.dim() and all(a in (1, b) for a, b in zip(r.shape[1:], x0.shape[1:], strict=True))
+    if not broadcasts or r.shape[0] != x0.shape[0]:
+        raise ValueError(
+            f"r must have shape ({x0.shape[0]},) or broadcast to x0's {tuple(x0.shape)}, got {tuple(r.shape)}."
+        )
     d_old, x0, r = d_old.detach(), x0.detach(), r.detach().to(d_theta.dtype)
     beta = config.beta
     positive = (1 - beta) * d_old + beta * d_theta
     negative = (1 + beta) * d_old - beta * d_theta
-    error_positive = _per_sample_error(positive, x0, config.self_normalize)
-    error_negative = _per_sample_error(negative, x0, config.self_normalize)
-    policy = (config.adv_clip * (r * error_positive + (1 - r) * error_negative) / beta).mean()
+    error_positive = _squared_errors(positive, x0, config.self_normalize)
+    error_negative = _squared_errors(negative, x0, config.self_normalize)
+    weighted = _per_sample(r * error_positive + (1 - r) * error_negative)
+    policy = (config.adv_clip * weighted / beta).mean()
     loss = policy
     parts = {
         "loss_policy": float(policy.detach()),
-        "error_positive": float(error_positive.detach().mean()),
-        "error_negative": float(error_negative.detach().mean()),
+        "error_positive": float(_per_sample(error_positive.detach()).mean()),
+        "error_negative": float(_per_sample(error_negative.detach()).mean()),
     }
     if config.kl_weight > 0:
         if d_ref is None:

@@ -35,7 +35,7 @@ import torch
 from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
-from persistworld.metrics.reward import Reward, RewardConfig, reward_preset
+from persistworld.metrics.reward import Reward, RewardConfig, RewardResult, reward_preset
 from persistworld.metrics.suite import metric_info
 from persistworld.models.checkpoint import WorldModelModule, load_world_model, save_checkpoint
 from persistworld.models.edm import sample_training_sigma
@@ -105,6 +105,14 @@ class PosttrainConfig:
             raise ValueError(f"`probe_guard` must be >= 0 (a relative drop) or None (off). Got {self.probe_guard}.")
         if self.micro_batch < 0:
             raise ValueError(f"`micro_batch` must be >= 0 (0 = the whole group). Got {self.micro_batch}.")
+        if self.advantages.view_credit == "camera_group":
+            weights = self.reward.view_weights
+            for group, views in GROUPS.items():
+                if max(views) >= len(weights) or sum(weights[v] for v in views) <= 0:
+                    raise ValueError(
+                        f"`advantages.view_credit = camera_group` needs a positive reward.view_weights entry for the "
+                        f"{group} views {list(views)}; got view_weights {list(weights)}."
+                    )
 
 
 class _Tracks:
@@ -130,13 +138,16 @@ def group_backward(
 
     The first clips (SWITCH-A), or with ``train_clips = "all"`` the mean of the loss over every clip of
     the continuation (SWITCH-B), each clip with its own sigma and noise, drawn in clip order. `r` is
-    (K,) or (K, C): column j weights clip j, and one column (C = 1) weights every clip.
+    (K,) or (K, C): column j weights clip j, and one column (C = 1) weights every clip; with a last
+    dim of camera groups (``view_credit = "camera_group"``) each group's r weights its views' pixels.
     """
     clips = group.training_clips()
     r = r[:, None] if r.dim() == 1 else r
     parts: dict[str, float] = {}
     for j, (cond, x0) in enumerate(clips):
         clip_r = r[:, min(j, r.shape[1] - 1)]
+        if clip_r.dim() == 2:  # (K, camera groups): each camera group's r on its own views' pixels
+            clip_r = r_on_target(clip_r, model.target_views(cond))
         clip_parts = clip_backward(model, adapters, cond, x0, clip_r, config, generator, scale / len(clips))
         for key, value in clip_parts.items():
             parts[key] = parts.get(key, 0.0) + value / len(clips)
@@ -185,6 +196,15 @@ def clip_backward(
     return parts
 
 
+def r_on_target(r: torch.Tensor, target_views: torch.Tensor) -> torch.Tensor:
+    """(K, camera groups) r and the target's view map (`WorldModel.target_views`) -> (K, ...) r per element."""
+    camera_of_view = torch.zeros(int(target_views.max()) + 1, dtype=torch.long, device=r.device)
+    for column, views in enumerate(GROUPS.values()):
+        camera_of_view[list(views)] = column
+    cameras = camera_of_view[target_views.to(r.device)]  # the target's view map, in camera-group columns
+    return r[:, cameras.flatten()].reshape(r.shape[0], *cameras.shape[1:])
+
+
 def group_totals(collected: list[Group]) -> torch.Tensor:
     """(G, K) reward totals of the collected groups."""
     return torch.stack([g.reward.total for g in collected])
@@ -198,19 +218,32 @@ def group_rewards(collected: list[Group], reward: Reward, config: AdvantageConfi
     its group and then weighted with its sign. Otherwise C = `clips` (the longest continuation): clip
     j's credited score (`credit_to_clips`), its terms z-scored over the K candidates' j-th clips with
     ``normalize_terms``; NaN past a group's own L clips, so that every rank gathers one shape.
+    With ``view_credit = "camera_group"``: (G, K, C, camera groups), the same scores of each camera
+    group's reward (its views alone, with their `view_weights`), in `GROUPS` order.
     """
+    if config.view_credit == "all":
+        return credited_scores([g.reward for g in collected], reward, config, clips)
+    per_camera = [
+        credited_scores([reward.of_views(g.reward.per_frame, views) for g in collected], reward, config, clips)
+        for views in GROUPS.values()
+    ]
+    return torch.stack(per_camera, -1)
+
+
+def credited_scores(results: list[RewardResult], reward: Reward, config: AdvantageConfig, clips: int) -> torch.Tensor:
+    """(G, K, C) scores of the groups' rewards `results` (see `group_rewards`)."""
     if config.clip_credit == "candidate":
         if not config.normalize_terms:
-            return group_totals(collected)[..., None]
-        terms = {name: torch.stack([g.reward.terms[name].mean(-1) for g in collected]) for name in reward.weights}
+            return torch.stack([result.total for result in results])[..., None]
+        terms = {name: torch.stack([result.terms[name].mean(-1) for result in results]) for name in reward.weights}
         return combine_terms(terms, reward.signed_weights, config)[..., None]
     rows = []
-    for group in collected:
+    for result in results:
         if config.normalize_terms:  # combine_terms z-scores along dim 1: put the K candidates there
-            terms = {name: credit_to_clips(group.reward.terms[name], config.clip_credit).T for name in reward.weights}
+            terms = {name: credit_to_clips(result.terms[name], config.clip_credit).T for name in reward.weights}
             scores = combine_terms(terms, reward.signed_weights, config).T
         else:
-            scores = credit_to_clips(group.reward.per_clip, config.clip_credit)
+            scores = credit_to_clips(result.per_clip, config.clip_credit)
         rows.append(torch.nn.functional.pad(scores, (0, clips - scores.shape[1]), value=math.nan))
     return torch.stack(rows)
 

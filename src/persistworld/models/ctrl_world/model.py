@@ -144,6 +144,12 @@ class CtrlWorldModel(nn.Module):
         channels = self.config.vae.get("latent_channels", 4)
         return (len(cond), self.layout.num_future + 1, channels, self.layout.num_views * h, w)
 
+    def target_views(self, cond: Condition) -> torch.Tensor:
+        """(1, 1, 1, V*h, 1): the views are stacked on the latent height, h rows each (`encode_frames`)."""
+        rows = self.target_shape(cond)[-2] // self.layout.num_views
+        views = torch.arange(self.layout.num_views, device=cond.current.device).repeat_interleave(rows)
+        return views.view(1, 1, 1, -1, 1)
+
     def denoise(self, x_sigma: torch.Tensor, sigma: torch.Tensor, cond: Condition) -> torch.Tensor:
         """EDM x0-prediction in latent space (differentiable in the U-Net and the action encoder)."""
         self.check_condition(cond)
