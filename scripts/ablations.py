@@ -74,6 +74,8 @@ ABLATIONS: dict[str, list[str]] = {
     # a larger step: the adapters move by ~3e-6 RMS per run at 1e-4 (the toy run's limit, full fine-tuning)
     "lr3e-4": ["posttrain.lr=3e-4"],
     "lr1e-3": ["posttrain.lr=1e-3"],
+    # each camera group's pixels weighted by its own reward's r, not the candidate's (pre-registered on DROID first)
+    "camera_credit": ["posttrain.advantages.view_credit=camera_group"],
     # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?
     "guard_clip": [
         "posttrain.probe_guard=0.002",
