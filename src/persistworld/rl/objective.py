@@ -9,15 +9,17 @@ and the loss pulls D+ to x0 with weight r and D- to x0 with weight 1 - r:
 
     L = mean_batch[ adv_clip * (r * e(D+) + (1 - r) * e(D-)) / beta ] + kl_weight * mean (D_theta - D_ref)^2
 
-with e(D) = mean over the sample's elements of (D - x0)^2. r may also vary over a sample's elements
-(``view_credit = "camera_group"``: each camera's pixels weighted by that camera's own reward); the loss
-is then the mean over elements of r (D+ - x0)^2 + (1 - r) (D- - x0)^2, which is the formula above when
-r is constant over the sample, and the same minimiser element by element. Its minimiser is D_old + (2 / beta) Delta,
+with e(D) = mean over the sample's elements of (D - x0)^2. Its minimiser is D_old + (2 / beta) Delta,
 Delta = alpha (D_posterior+ - D_old), alpha = E[r | x_sigma] (Lemma 1 / Theorem 1 of the paper, checked
 numerically in tests/rl/test_theorem.py). DiffusionNFT's code divides each e by the detached mean
 absolute error of the same sample ("adaptive weighting", `self_normalize`): a heuristic that depends
 on x0 and so lies outside the theorem, and that makes a small KL weight negligible. No gradient flows
 through D_old or D_ref: they are computed without gradients by the caller.
+
+r may also vary over a sample's elements (``view_credit = "camera_group"``: each camera's pixels
+weighted by that camera's own r). The loss is then the mean over elements of
+r (D+ - x0)^2 + (1 - r) (D- - x0)^2: the formula above when r is constant over the sample, and the
+same minimiser element by element, with alpha the expected r of that element's camera.
 """
 
 from __future__ import annotations
