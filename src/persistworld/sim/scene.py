@@ -19,6 +19,7 @@ os.environ.setdefault("LP_NUM_THREADS", "1")  # one llvmpipe thread per worker p
 
 import contextlib  # noqa: E402
 import functools  # noqa: E402
+import logging  # noqa: E402
 import sys  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
@@ -49,6 +50,27 @@ def _load_torch_compiler_before_mesa() -> None:
             import torch._dynamo  # noqa: F401
 
 
+def _quiet_robosuite_warnings() -> None:
+    """Drop robosuite's warnings below ERROR, including the ones it logs while being imported.
+
+    Why: importing robosuite warns that the GR1 robot's IK and the `robosuite_models` robots are
+    unavailable, and every scene warns about controller parts a Panda does not have. None of it
+    concerns this scene, and each simulator worker process printed it again. robosuite sets its
+    logger's level when it is imported, after which those import-time warnings are already out, so
+    this installs a filter (which robosuite leaves alone) before the first import.
+    """
+    logger = logging.getLogger("robosuite_logs")
+    if not any(isinstance(f, _BelowErrorFilter) for f in logger.filters):
+        logger.addFilter(_BelowErrorFilter())
+
+
+class _BelowErrorFilter(logging.Filter):
+    """Passes records of level ERROR and above."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
 @functools.cache
 def _render_context_class() -> type:
     """Robosuite's offscreen render context, made safe for several scenes in one process.
@@ -60,6 +82,7 @@ def _render_context_class() -> type:
     scenes: after ``del`` of the idle one, 99% of the other's pixels changed. This subclass makes its
     own context current before freeing.
     """
+    _quiet_robosuite_warnings()
     from robosuite.utils.binding_utils import MjRenderContextOffscreen
 
     class SceneRenderContext(MjRenderContextOffscreen):
@@ -141,15 +164,12 @@ class SimScene:
     CAMERAS = ("agentview", "sideview", "robot0_eye_in_hand")  # external_1, external_2, wrist
 
     def __init__(self, env_name: str, config: SceneConfig, control_freq: int = 20):
+        _quiet_robosuite_warnings()
         suite = require_package("robosuite", extra="sim")
         _load_torch_compiler_before_mesa()
-        import logging
-
         import mujoco
         from robosuite.controllers import load_composite_controller_config
 
-        # robosuite warns about controller parts a Panda does not have, once per scene; that is noise here.
-        logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
         self._mujoco = mujoco
         self.env_name = env_name
         self.config = config
