@@ -82,7 +82,6 @@ def _render_context_class() -> type:
     scenes: after ``del`` of the idle one, 99% of the other's pixels changed. This subclass makes its
     own context current before freeing.
     """
-    _quiet_robosuite_warnings()
     from robosuite.utils.binding_utils import MjRenderContextOffscreen
 
     class SceneRenderContext(MjRenderContextOffscreen):
