@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ lpips_package = pytest.importorskip("lpips")
 
 def _their_model_and_our_copy(net: str) -> tuple[torch.nn.Module, LPIPS]:
     torch.manual_seed(0)
-    theirs = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False).eval()  # random backbone, real heads
+    with warnings.catch_warnings():  # the reference package builds torchvision nets with the deprecated `pretrained=`
+        warnings.filterwarnings("ignore", category=UserWarning, module="torchvision.models._utils")
+        theirs = lpips_package.LPIPS(net=net, pnet_rand=True, verbose=False).eval()  # random backbone, real heads
     return theirs, LPIPS(net, backbone_state_of_lpips_package(theirs), source="test copy")
 
 
