@@ -130,9 +130,10 @@ def main() -> None:
         return
     import lpips
 
-    warnings.filterwarnings("ignore", category=UserWarning)  # torchvision's deprecation notes inside lpips
     torch.manual_seed(0)
-    lpips_model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).to(args.device).eval()
+    with warnings.catch_warnings():  # the reference package builds torchvision nets with the deprecated `pretrained=`
+        warnings.filterwarnings("ignore", category=UserWarning, module="torchvision.models._utils")
+        lpips_model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).to(args.device).eval()
     ours = LPIPS("alex", backbone_state_of_lpips_package(lpips_model), source="random, = the loop's")
     rewards = paper_rewards(ours, args.device)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, K={K} x F={F} x V={V} = {K * F * V} images")
