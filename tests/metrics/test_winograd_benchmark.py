@@ -1,4 +1,5 @@
-"""benchmarks/winograd.py: its Winograd convolution must compute the convolution, or its timings mean nothing."""
+"""benchmarks/winograd.py: its Winograd and FFT convolutions must compute the convolution, or their timings mean
+nothing."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def test_winograd_convolution_equals_the_direct_one(m, r, size):
     result = benchmark.WinogradConv2d(weight, bias, m)(x)
     assert result.shape == expected.shape
     torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("r", "size"), [(3, (11, 19)), (5, (23, 39)), (3, (4, 4))])
+def test_fft_convolution_equals_the_direct_one(r, size):
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 5, *size, generator=generator).contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(7, 5, r, r, generator=generator), torch.randn(7, generator=generator)
+    expected = F.conv2d(x, weight, bias, padding=r // 2)
+    fft = benchmark.FFTConv2d(weight, bias, size)
+    result = fft(x)
+    assert result.shape == expected.shape
+    torch.testing.assert_close(result, expected, rtol=1e-4, atol=1e-4)
+    assert all(n >= s + r - 1 for n, s in zip(fft.fft_size, size, strict=True))  # no wrap-around reaches an output
+
+
+@pytest.mark.parametrize(("n", "expected"), [(13, 15), (43, 45), (27, 27), (1, 1), (49, 50)])
+def test_smooth_size_is_the_next_2_3_5_smooth_number(n, expected):
+    assert benchmark.smooth_size(n) == expected
