@@ -59,10 +59,9 @@ def test_the_demo_rollout_runs_on_the_shipped_model(tmp_path: Path):
 
 
 DROID_BASELINE = Path(__file__).parents[2] / "assets" / "droid_baseline" / "model.pt"
-DROID_MINI = Path(__file__).parents[1] / "fixtures" / "droid_mini"
 
 
-def test_the_droid_baseline_loads_with_the_droid_config_and_predicts_level_with_copying():
+def test_the_droid_baseline_loads_with_the_droid_config_and_predicts_level_with_copying(droid_mini: Path):
     """assets/droid_baseline (PROVENANCE.md): on the fixture's held-out val episode 199, its 1-step prediction
     is level with copying the current frame, as on its training probe (SSIM 0.7976 vs 0.7970, PSNR 23.99 vs
     24.14 dB when measured), and its denoising loss shows that it learnt: 0.527, where the same model with a
@@ -70,7 +69,7 @@ def test_the_droid_baseline_loads_with_the_droid_config_and_predicts_level_with_
     """
     cfg = resolve_config(demo(), Path(__file__).parents[2] / "configs" / "droid.yaml")
     model, stats, _ = load_world_model(DROID_BASELINE, expected_layout=data_layout(cfg.data.resolution, cfg.clips))
-    dataset = EpisodeDataset(DROID_MINI, "val", resolution=cfg.data.resolution, stats=stats)
+    dataset = EpisodeDataset(droid_mini, "val", resolution=cfg.data.resolution, stats=stats)
     probe = HeldOutProbe(ClipSampler(dataset, cfg.clips), ProbeConfig(num_clips=8, seed=1))
     scores = probe(model, cfg.sampler, model.config.edm)
     assert scores["ssim"] > scores["copy_ssim"] - 0.01, scores
