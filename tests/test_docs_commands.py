@@ -1,4 +1,4 @@
-"""Every `--set` override and `--config` file that the README and docs show is one the CLI accepts.
+"""Every command option, `--set` override and `--config` file that the README and docs show is one the CLI accepts.
 
 Why: results and recipes in the docs are commands a reader copies. A renamed config key would make
 them fail with "unknown config key" while the docs still look right; this test fails first.
@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
+import typer.main
 
+from persistworld.cli import app
 from persistworld.cli.common import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +23,8 @@ _SHELL_VARIABLE = re.compile(r"\$\{?\w+\}?")  # $s, ${seed}
 _OVERRIDE = re.compile(r"--set\s+(\"[^\"]*\"|'[^']*'|[^\s`|)]+)")
 _CONFIG_FILE = re.compile(r"--config\s+(configs/[\w.-]+)")
 _PLACEHOLDERS = ("key=value", "=...")  # prose that names the syntax, not a setting
+_COMMAND = re.compile(r"persistworld ((?:[a-z][\w-]* ?){1,2})([^`\n;&|]*)")  # up to the end of the command
+_OPTION = re.compile(r"(?<![\w-])(--?[a-zA-Z][\w-]*)")
 
 
 def _shown(pattern: re.Pattern[str]) -> dict[str, list[str]]:
@@ -59,3 +63,49 @@ def test_every_config_file_in_the_docs_exists_and_loads(config_file: str):
     path = REPO / config_file
     assert path.is_file(), f"{config_file} (shown at {', '.join(CONFIG_FILES[config_file])}) does not exist"
     load_config("demo", path, None)
+
+
+def _logical_lines(doc: Path) -> list[tuple[int, str]]:
+    """The doc's lines with backslash continuations joined, each with the number of its first line."""
+    joined: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None
+    for number, line in enumerate(doc.read_text().splitlines(), 1):
+        start, text = pending if pending else (number, "")
+        text += " " + line.rstrip("\\")
+        pending = (start, text) if line.endswith("\\") else None
+        if pending is None:
+            joined.append((start, text))
+    return joined
+
+
+def _shown_commands() -> list[tuple[str, list[str], str]]:
+    """(where, subcommand path, the options written after it) for each `persistworld ...` in the docs."""
+    root = typer.main.get_command(app)
+    shown = []
+    for doc in DOCS:
+        for number, line in _logical_lines(doc):
+            for match in _COMMAND.finditer(line):
+                command, path = root, []
+                for word in match.group(1).split():
+                    if not hasattr(command, "commands") or word not in command.commands:
+                        break
+                    command, path = command.commands[word], [*path, word]
+                if hasattr(command, "commands"):  # `persistworld` or `persistworld data` in prose
+                    continue
+                rest = " ".join(match.group(1).split()[len(path) :]) + " " + match.group(2)
+                shown.append((f"{doc.name}:{number}", path, " ".join(_OPTION.findall(rest))))
+    return shown
+
+
+def test_every_command_option_in_the_docs_exists():
+    root = typer.main.get_command(app)
+    shown = _shown_commands()
+    assert len(shown) >= 30 and any(path == ["posttrain"] and "--resume" in opts for _, path, opts in shown)
+    unknown = []
+    for where, path, written in shown:
+        command = root
+        for word in path:
+            command = command.commands[word]
+        accepted = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+        unknown += [f"{where}: persistworld {' '.join(path)} {opt}" for opt in written.split() if opt not in accepted]
+    assert not unknown, "options the CLI does not have:\n" + "\n".join(unknown)
