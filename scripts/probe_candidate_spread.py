@@ -44,10 +44,12 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default="train", help="The split whose episodes the groups branch from.")
+    parser.add_argument("--only", nargs="*", default=None, help="Only these samplers (names as in the table).")
     args = parser.parse_args()
     cfg = demo()
     model, stats, _ = load_world_model(args.checkpoint, expected_layout=data_layout(cfg.data.resolution, cfg.clips))
-    dataset = EpisodeDataset(args.data_root, "train", resolution=cfg.data.resolution, stats=stats)
+    dataset = EpisodeDataset(args.data_root, args.split, resolution=cfg.data.resolution, stats=stats)
     reward = Reward(reward_preset("demo"))
     rng = np.random.default_rng(args.seed)
     episodes = [dataset.episode_ids[int(i)] for i in rng.integers(len(dataset.episode_ids), size=args.groups)]
@@ -64,6 +66,8 @@ def main() -> None:
     print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|")
     for name, sampler in SETTINGS.items():
+        if args.only is not None and name not in args.only:
+            continue
         config = BranchingConfig(candidates=args.candidates, max_prefix=3, sampler=sampler)
         began = time.perf_counter()
         # the same branch points and noise seeds for every sampler
