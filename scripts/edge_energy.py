@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from persistworld.cli.common import load_config
-from persistworld.evaluate.run import evaluate_models
-from persistworld.train.pretrain import data_layout, resolve_device
+from persistworld.evaluate.cli_run import evaluate_with_config
+from persistworld.rollout.report import GROUPS  # external = views 0 + 1, wrist = view 2
 
-GROUPS = {"external": [0, 1], "wrist": [2]}  # DROID's and the simulator's view order
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
 
 
@@ -72,15 +71,11 @@ def main() -> None:
 
     cfg = load_config(args.preset, args.config, args.overrides)
     evaluation_config = cfg.evaluate
-    evaluation_config.split = evaluation_config.split or cfg.data.test_split
     for field, value in (("episodes", args.episodes), ("steps", args.steps)):
         if value is not None:
             setattr(evaluation_config, field, value)
     evaluation_config.videos = 10**6  # keep every episode's predicted frames, not only the videos' ones
-    evaluation = evaluate_models(
-        args.checkpoint, args.name, Path(cfg.data.root), tuple(cfg.data.resolution), cfg.clips, cfg.sampler,
-        evaluation_config, data_layout(cfg.data.resolution, cfg.clips), resolve_device(cfg.pretrain.device),
-    )  # fmt: skip
+    evaluation = evaluate_with_config(cfg, args.checkpoint, args.name, out=None)
     print(
         f"{evaluation_config.split}, {len(evaluation.episode_ids)} episodes, {evaluation_config.steps} steps, "
         f"seed {evaluation_config.seed}"

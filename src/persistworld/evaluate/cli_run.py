@@ -8,7 +8,7 @@ from typing import Any
 
 from persistworld.evaluate.html import write_report
 from persistworld.evaluate.plots import plot_curves, plot_deltas
-from persistworld.evaluate.run import evaluate_models
+from persistworld.evaluate.run import Evaluation, evaluate_models
 from persistworld.evaluate.summary import summarize, write_tables
 from persistworld.evaluate.videos import write_videos
 from persistworld.train.pretrain import data_layout, resolve_device
@@ -23,15 +23,23 @@ class EvaluationOutputs:
     out: Path
 
 
-def run_evaluation(cfg: Any, checkpoints: list[Path], names: list[str], out: Path) -> EvaluationOutputs:
-    """Evaluate `checkpoints` (the first is the reference of the paired comparisons) as `cfg.evaluate` says."""
+def evaluate_with_config(cfg: Any, checkpoints: list[Path], names: list[str], out: Path | None) -> Evaluation:
+    """Roll out and score `checkpoints` as `cfg.evaluate` says, on `cfg.data` (split: the test split if unset).
+
+    `out` keeps each model's scores in its cache; None writes nothing (analysis scripts).
+    """
     evaluation_config = cfg.evaluate
     if evaluation_config.split is None:
         evaluation_config.split = cfg.data.test_split
-    evaluation = evaluate_models(
+    return evaluate_models(
         checkpoints, names, Path(cfg.data.root), tuple(cfg.data.resolution), cfg.clips, cfg.sampler,
         evaluation_config, data_layout(cfg.data.resolution, cfg.clips), resolve_device(cfg.pretrain.device), out,
     )  # fmt: skip
+
+
+def run_evaluation(cfg: Any, checkpoints: list[Path], names: list[str], out: Path) -> EvaluationOutputs:
+    """Evaluate `checkpoints` (the first is the reference of the paired comparisons) as `cfg.evaluate` says."""
+    evaluation = evaluate_with_config(cfg, checkpoints, names, out)
     results = summarize(evaluation)
     out.mkdir(parents=True, exist_ok=True)
     videos = write_videos(evaluation, out / "videos")
