@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from helpers.scripts import SCRIPTS
+from helpers.scripts import run_script
 from persistworld.assets import BASELINE_DEMO
 from persistworld.train.logger import MetricLogger
 
 SIM_HELDOUT = Path(__file__).parent / "fixtures" / "sim_heldout"  # 3 test episodes of the demo preset
-
-
-def run_script(name: str, *arguments: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPTS / f"{name}.py"), *arguments], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def table_rows(output: str) -> list[list[str]]:

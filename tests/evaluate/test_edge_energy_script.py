@@ -3,15 +3,13 @@ compare each model with the truth, and the script rolls a real checkpoint out on
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.scripts import SCRIPTS, load_script
+from helpers.scripts import load_script, run_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,14 +43,12 @@ def test_rows_give_each_model_its_ratio_to_the_truth_and_change_against_the_firs
 
 
 def test_the_script_rolls_out_the_droid_baseline_on_the_fixture(droid_mini: Path):
-    command = [
-        sys.executable, str(SCRIPTS / "edge_energy.py"), "--config", str(REPO / "configs" / "droid.yaml"),
-        "--set", f"data.root={droid_mini}", "--set", "sampler.draws=1", "--episodes", "1", "--steps", "1",
+    output = run_script(
+        "edge_energy", "--config", str(REPO / "configs" / "droid.yaml"), "--set", f"data.root={droid_mini}",
+        "--set", "sampler.draws=1", "--episodes", "1", "--steps", "1",
         "--checkpoint", str(REPO / "assets" / "droid_baseline" / "model.pt"), "--name", "baseline",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "val, 1 episodes, 1 steps" in done.stdout
-    assert [line.split("|")[2].strip() for line in done.stdout.splitlines() if line.startswith("| wrist")] == [
+    )  # fmt: skip
+    assert "val, 1 episodes, 1 steps" in output
+    assert [line.split("|")[2].strip() for line in output.splitlines() if line.startswith("| wrist")] == [
         "ground truth", "baseline"
     ]  # fmt: skip

@@ -7,20 +7,16 @@ misread the JSON (wrong model, wrong sign for GMSD, wrong range) would print oth
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from helpers.scripts import load_script
+from helpers.scripts import load_script, run_script
 from persistworld.evaluate.config import EvaluationConfig
 from persistworld.evaluate.run import Evaluation, ModelScores
 from persistworld.evaluate.summary import summarize
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "results_table.py"
 EPISODES, STEPS, FUTURE, VIEWS = 4, 2, 2, 3
 
 
@@ -73,10 +69,10 @@ def test_the_script_prints_the_models_table_only_for_several_models(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(results(scales)))
-        out = subprocess.run([sys.executable, str(SCRIPT), str(folder)], capture_output=True, text=True, check=True)
-        assert ("models where better" in out.stdout) == (name == "four")
-        assert "| wrist SSIM +9% |" in out.stdout
-        assert "| steps 1-1 | steps 2-2 |" in out.stdout  # a 2-step rollout has no thirds: one column a step
+        out = run_script("results_table", str(folder))
+        assert ("models where better" in out) == (name == "four")
+        assert "| wrist SSIM +9% |" in out
+        assert "| steps 1-1 | steps 2-2 |" in out  # a 2-step rollout has no thirds: one column a step
 
 
 def test_only_models_keeps_the_reference_and_the_named_models(tables):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,3 +17,12 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_script(name: str, *arguments: str) -> str:
+    """Run `scripts/<name>.py` with `arguments` in a fresh interpreter; its stdout (stderr shown on failure)."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{name}.py"), *arguments], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
