@@ -28,6 +28,15 @@ def overrides(root: Path, run_dir: Path) -> list[str]:
     return [arg for value in values for arg in ("--set", value)]
 
 
+def test_a_pretrain_run_that_fails_on_its_inputs_leaves_no_folder(tiny_root: Path, tmp_path: Path):
+    runner = CliRunner()
+    missing_data = runner.invoke(app, ["pretrain", *overrides(tmp_path / "nowhere", tmp_path / "a")])
+    assert missing_data.exit_code != 0 and "dataset root not found" in str(missing_data.exception)
+    no_checkpoint = runner.invoke(app, ["pretrain", "--resume", *overrides(tiny_root, tmp_path / "b")])
+    assert no_checkpoint.exit_code != 0 and "no checkpoint" in str(no_checkpoint.exception)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_pretrain_then_rollout_write_a_model_curves_and_a_drift_report(tiny_root: Path, tmp_path: Path):
     runner = CliRunner()
     run_dir = tmp_path / "run"

@@ -200,6 +200,13 @@ def test_resume_continues_exactly(setup, tmp_path: Path):
     assert [value for row in split for value in row[1:]] == pytest.approx([v for row in straight for v in row[1:]])
     with pytest.raises(Exception, match="already holds a post-training run"):
         run(tmp_path / "split", setup, config(4))
+    latest = tmp_path / "split" / "checkpoints" / "latest.pt"
+    saved = torch.load(latest, weights_only=False)
+    del saved["best"]["start"]  # a run from before the guard, which logged no per-camera start values
+    torch.save(saved, latest)
+    with pytest.raises(Exception, match="without the per-camera probe values"):
+        run(tmp_path / "split", setup, config(6, probe_guard=0.002), resume=True)
+    assert [r["step"] for r in read_stream(tmp_path / "split", "train")] == [1, 2, 3, 4]  # nothing written
 
 
 def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, monkeypatch):
@@ -266,6 +273,22 @@ def test_the_cli_runs_posttrain_from_config_overrides(setup, tmp_path: Path):
     assert result.exit_code == 0, (result.output, result.exception)
     assert (tmp_path / "cli" / "model.pt").is_file() and (tmp_path / "cli" / "config.yaml").is_file()
     assert "model (merged adapters)" in result.output
+
+
+def test_a_posttrain_run_that_fails_on_its_inputs_leaves_no_folder(setup, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from persistworld.cli import app
+
+    root, base = setup
+    runner = CliRunner()
+    missing_data = runner.invoke(app, ["posttrain", "--base", str(base), "--run-dir", str(tmp_path / "a"),
+                                       *cli_overrides(tmp_path / "nowhere")])  # fmt: skip
+    assert missing_data.exit_code != 0 and "not found" in str(missing_data.exception)
+    not_started = runner.invoke(app, ["posttrain", "--base", str(base), "--run-dir", str(tmp_path / "b"), "--resume",
+                                      *cli_overrides(root)])  # fmt: skip
+    assert not_started.exit_code != 0 and "there is no" in str(not_started.exception)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(setup, tmp_path: Path):

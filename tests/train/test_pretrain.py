@@ -127,9 +127,9 @@ def test_resume_refuses_a_checkpoint_of_another_model_preset(tmp_path: Path, tin
 
 def test_a_model_refuses_data_of_another_resolution_or_history(tmp_path: Path, tiny_data: Path):
     final = run_pretrain(tmp_path / "run", tiny_data, train_config(2))
-    with pytest.raises(CheckpointError, match=r"resolution: checkpoint \(16, 24\), data \(32, 48\)"):
+    with pytest.raises(CheckpointError, match=r"asks for .*resolution: checkpoint \(16, 24\), config \(32, 48\)"):
         load_world_model(final, expected_layout=data_layout((32, 48), CLIPS))
-    with pytest.raises(CheckpointError, match=r"num_history: checkpoint 4, data 6"):
+    with pytest.raises(CheckpointError, match=r"num_history: checkpoint 4, config 6"):
         load_world_model(final, expected_layout=data_layout(RESOLUTION, ClipConfig(history=(0, 0, -28, -20, -12, -4))))
 
 

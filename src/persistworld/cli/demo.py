@@ -9,7 +9,6 @@ import typer
 
 from persistworld.cli.common import ConfigOption, PresetOption, SetOption, console, load_config
 from persistworld.cli.data import sim_command
-from persistworld.config import save_config
 from persistworld.presets import PersistWorldConfig
 
 
@@ -72,5 +71,4 @@ def posttrain_stage(cfg: PersistWorldConfig, base: Path, run_dir: Path) -> Path:
     if final.is_file() and read_checkpoint(final).get("step") == cfg.posttrain.iterations:
         console.print(f"already post-trained for {cfg.posttrain.iterations} steps: {final}")
         return final
-    save_config(cfg, run_dir / "config.yaml")
     return run_posttrain(cfg, base, run_dir, resume=(run_dir / "checkpoints" / "latest.pt").is_file())

@@ -22,6 +22,11 @@ ModelOption = Annotated[
 ]
 
 
+def config_name(resume: bool) -> str:
+    """A resumed run keeps the config it started with and writes the one it resumed with beside it."""
+    return "config.resumed.yaml" if resume else "config.yaml"
+
+
 def pretrain_command(
     run_dir: Annotated[Path | None, typer.Option(help="Output folder; default: the preset's run_dir.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in the run folder.")] = False,
@@ -35,7 +40,6 @@ def pretrain_command(
 
     cfg = load_config(preset, config, set_, model=model)
     run_dir = run_dir or cfg.run_dir
-    save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
     train = cfg.pretrain
     console.print(
         f"pretraining `{cfg.backend}` `{cfg.architecture.name}` on {cfg.data.root} ({cfg.data.train_split}), probe on "
@@ -50,6 +54,7 @@ def pretrain_command(
         final = pretrain(
             run_dir, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.architecture, cfg.sampler, train, resume=resume, on_step=on_step,
+            on_start=lambda: save_config(cfg, run_dir / config_name(resume)),
         )  # fmt: skip
     console.print(f"model (EMA weights): {final}")
     console.print(f"logs: {run_dir / 'metrics.jsonl'}, curves: {run_dir / 'curves.png'}")
@@ -77,8 +82,6 @@ def posttrain_command(
         raise PersistWorldError("no --base checkpoint given and this installation ships no demo baseline.")
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, rank 0 alone speaks and writes
         console.quiet = True
-    else:
-        save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
     final = run_posttrain(cfg, base, run_dir, resume)
     console.print(f"model (merged adapters): {final}")
     console.print(f"logs: {run_dir / 'metrics.jsonl'}; compare: persistworld evaluate --checkpoint {base} "
@@ -86,7 +89,10 @@ def posttrain_command(
 
 
 def run_posttrain(cfg: PersistWorldConfig, base: Path, run_dir: Path, resume: bool) -> Path:
-    """`posttrain` with a progress bar; warns once when candidates barely differ and on every rollback."""
+    """`posttrain` with a progress bar; warns once when candidates barely differ and on every rollback.
+
+    The run's config is saved once its inputs are checked, so that a run that fails on them leaves no folder.
+    """
     from persistworld.rl.posttrain import posttrain
 
     post = cfg.posttrain
@@ -114,4 +120,5 @@ def run_posttrain(cfg: PersistWorldConfig, base: Path, run_dir: Path, resume: bo
         return posttrain(
             run_dir, base, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.sampler, post, resume=resume, on_step=on_step,
+            on_start=lambda: save_config(cfg, run_dir / config_name(resume)),
         )  # fmt: skip

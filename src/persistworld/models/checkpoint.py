@@ -116,7 +116,7 @@ def check_layout(path: str | Path, trained: ModelLayout, requested: ModelLayout)
     if trained == requested:
         return
     differences = [
-        f"{name}: checkpoint {getattr(trained, name)}, data {getattr(requested, name)}"
+        f"{name}: checkpoint {getattr(trained, name)}, config {getattr(requested, name)}"
         for name in trained.__dataclass_fields__
         if getattr(trained, name) != getattr(requested, name)
     ]
@@ -124,7 +124,7 @@ def check_layout(path: str | Path, trained: ModelLayout, requested: ModelLayout)
         path,
         "the model was trained on "
         + trained.describe()
-        + " but the run's data has "
+        + " but the config asks for "
         + requested.describe()
         + " ("
         + "; ".join(differences)

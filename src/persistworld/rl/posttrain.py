@@ -312,12 +312,15 @@ def posttrain(
     *,
     resume: bool = False,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> Path:
     """Post-train `base_checkpoint`; returns ``<run_dir>/model.pt`` (merged weights, see the module doc).
 
     Under `torchrun` the groups of a step are split over the processes; the result equals the
     1-process run's up to float summation order (`persistworld.utils.distributed`). Rank 0 probes,
-    logs and writes; `on_step` is called on rank 0 only.
+    logs and writes; `on_step` is called on rank 0 only. `on_start` (rank 0 only) is called once every
+    input (base checkpoint, data, resume state) has been checked and before anything is written, e.g. to
+    save the run's config: a run that fails on its inputs leaves no folder behind.
     """
     run_dir = Path(run_dir)
     device = resolve_device(config.device)
@@ -335,7 +338,6 @@ def posttrain(
     episodes = train_set.episode_ids
     tracks = _Tracks(train_set, config.cached_episodes)
     probe_tracks = [EpisodeTrack.load(held_out, i) for i in held_out.episode_ids[: config.probe_episodes]]
-    logger = MetricLogger(run_dir) if parallel.is_main else None
     checkpoints = run_dir / "checkpoints"
     step, rng = 0, np.random.default_rng(config.seed)
     best: dict = {"score": -math.inf, "step": 0, "state": adapters.state_dict()}
@@ -352,28 +354,35 @@ def posttrain(
             )
         return parallel.broadcast(scores)
 
+    latest = checkpoints / "latest.pt"
+    saved = None
     if resume:
-        latest = checkpoints / "latest.pt"
         if not latest.is_file():
             raise PersistWorldError(f"{run_dir}: --resume given, but there is no {latest}.")
         saved = torch.load(latest, map_location=device, weights_only=False)
+        if config.probe_guard is not None and "start" not in saved["best"]:
+            raise PersistWorldError(
+                f"{run_dir}: this run was started without the per-camera probe values that `probe_guard` "
+                "compares with; resume it without probe_guard, or start a new run."
+            )
+    elif latest.exists():
+        raise PersistWorldError(f"{run_dir} already holds a post-training run. Pass --resume, or a new --run-dir.")
+    # Every input is checked; only now does the run write anything.
+    if on_start is not None and parallel.is_main:
+        on_start()
+    logger = MetricLogger(run_dir) if parallel.is_main else None
+
+    if saved is not None:
         adapters.load_state_dict(saved["adapters"])
         optimizer.load_state_dict(saved["optimizer"])
         step, best = saved["step"], saved["best"]
         rng.bit_generator.state = saved["rng"]
         if logger is not None:
             logger.truncate_after(step)
-    elif (checkpoints / "latest.pt").exists():
-        raise PersistWorldError(f"{run_dir} already holds a post-training run. Pass --resume, or a new --run-dir.")
     else:
         initial = probe()
         best = {"score": initial["reward"], "step": 0, "state": adapters.state_dict(), "start": initial}
         log("probe", initial | {"best": initial["reward"], "best_step": 0, "rolled_back": 0, "guard_failed": 0})
-    if config.probe_guard is not None and "start" not in best:
-        raise PersistWorldError(
-            f"{run_dir}: this run was started without the per-camera probe values that `probe_guard` compares "
-            "with; resume it without probe_guard, or start a new run."
-        )
 
     def save() -> None:
         if not parallel.is_main:

@@ -142,6 +142,7 @@ def pretrain(
     *,
     resume: bool = False,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> Path:
     """Train a compact world model with the teacher-forced EDM objective.
 
@@ -156,6 +157,9 @@ def pretrain(
         config: Schedule.
         resume: Continue from the newest checkpoint in ``run_dir`` (error if there is none).
         on_step: Called after every step with (step, logs), e.g. to drive a progress bar.
+        on_start: Called once every input (data, resume checkpoint, ``init_from``) has been checked and
+            before anything is written, e.g. to save the run's config: a run that fails on its inputs
+            leaves no folder behind.
 
     Returns:
         The path of the final EMA model, ``<run_dir>/model.pt``.
@@ -177,15 +181,27 @@ def pretrain(
     optimizer = make_optimizer(model.parameters(), config.optim)
     state = TrainState(0, np.random.default_rng(config.seed), torch.Generator(device).manual_seed(config.seed))
     store = CheckpointStore(run_dir, config.keep_checkpoints)
-    logger = MetricLogger(run_dir)
-
+    latest = store.latest()
+    payload = None
     if resume:
-        latest = store.latest()
         if latest is None:
             raise PersistWorldError(f"{run_dir}: --resume given, but there is no checkpoint in {store.dir}.")
         payload = read_checkpoint(latest)
         check_model_config(latest, checkpoint_model_config(latest, payload), model_config)
         check_layout(latest, checkpoint_layout(payload), layout)
+    elif latest is not None:
+        raise PersistWorldError(
+            f"{run_dir} already holds checkpoints ({latest.name}). Pass --resume to continue it, "
+            "or choose a new --run-dir."
+        )
+    elif config.init_from is not None:
+        _load_initial_weights(Path(config.init_from), model, model_config, layout, train_set.stats)
+    # Every input is checked; only now does the run write anything.
+    if on_start is not None:
+        on_start()
+    logger = MetricLogger(run_dir)
+
+    if payload is not None:
         model.load_state_dict(payload["model"])
         ema.load_state_dict(payload["ema"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -193,13 +209,7 @@ def pretrain(
         state.data_rng.bit_generator.state = payload["rng"]["numpy"]
         state.torch_rng.set_state(payload["rng"]["torch"])
         logger.truncate_after(state.step)
-    elif store.latest() is not None:
-        raise PersistWorldError(
-            f"{run_dir} already holds checkpoints ({store.latest().name}). Pass --resume to continue it, "
-            "or choose a new --run-dir."
-        )
     elif config.init_from is not None:
-        _load_initial_weights(Path(config.init_from), model, model_config, layout, train_set.stats)
         ema = EMA(model, config.ema_decay)
         ema_model = _ema_copy(model, ema)
         logger.log("probe", 0, probe(ema_model, sampler, model_config.edm))
