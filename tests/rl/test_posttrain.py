@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -207,6 +209,27 @@ def test_resume_continues_exactly(setup, tmp_path: Path):
     with pytest.raises(Exception, match="without the per-camera probe values"):
         run(tmp_path / "split", setup, config(6, probe_guard=0.002), resume=True)
     assert [r["step"] for r in read_stream(tmp_path / "split", "train")] == [1, 2, 3, 4]  # nothing written
+
+
+def test_resuming_a_finished_run_without_rollback_exports_its_last_state(setup, tmp_path: Path, monkeypatch):
+    """The recipe docs/posttrain.md gives for the state that model selection did not keep."""
+    import persistworld.rl.posttrain as module
+
+    later = itertools.count()
+    monkeypatch.setattr(module, "probe_score", lambda *args, **kwargs: {"reward": -float(next(later))})
+    never_rolls_back = config(4, rollback=True, rollback_tolerance=1e9)  # every probe is worse: step 0 is kept
+    selected = run(tmp_path / "selected", setup, never_rolls_back)
+    shutil.copytree(tmp_path / "selected" / "checkpoints", tmp_path / "exported" / "checkpoints")
+    exported = run(tmp_path / "exported", setup, config(4, rollback=False), resume=True)
+    last = run(tmp_path / "last", setup, config(4, rollback=False))  # the same training, keeping the last state
+    exported_model, _, payload = load_world_model(exported)
+    assert payload["selected"] == "last" and payload["step"] == 4
+    assert load_world_model(selected)[2]["best_probe"]["step"] == 0
+    exported_weights, last_weights = exported_model.state_dict(), load_world_model(last)[0].state_dict()
+    selected_weights = load_world_model(selected)[0].state_dict()
+    assert any(not torch.equal(value, selected_weights[name]) for name, value in exported_weights.items())
+    for name, value in exported_weights.items():
+        torch.testing.assert_close(value, last_weights[name], rtol=0, atol=0)
 
 
 def test_a_degrading_probe_rolls_back_to_the_best_state(setup, tmp_path: Path, monkeypatch):
