@@ -22,9 +22,9 @@ ModelOption = Annotated[
 ]
 
 
-def config_name(resume: bool) -> str:
-    """A resumed run keeps the config it started with and writes the one it resumed with beside it."""
-    return "config.resumed.yaml" if resume else "config.yaml"
+def save_run_config(cfg: PersistWorldConfig, run_dir: Path, resume: bool) -> None:
+    """Save the config into the run folder; a resumed run keeps the one it started with and writes its own beside it."""
+    save_config(cfg, run_dir / ("config.resumed.yaml" if resume else "config.yaml"))
 
 
 def pretrain_command(
@@ -54,7 +54,7 @@ def pretrain_command(
         final = pretrain(
             run_dir, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.architecture, cfg.sampler, train, resume=resume, on_step=on_step,
-            on_start=lambda: save_config(cfg, run_dir / config_name(resume)),
+            on_start=lambda: save_run_config(cfg, run_dir, resume),
         )  # fmt: skip
     console.print(f"model (EMA weights): {final}")
     console.print(f"logs: {run_dir / 'metrics.jsonl'}, curves: {run_dir / 'curves.png'}")
@@ -120,5 +120,5 @@ def run_posttrain(cfg: PersistWorldConfig, base: Path, run_dir: Path, resume: bo
         return posttrain(
             run_dir, base, cfg.data.root, (cfg.data.train_split, cfg.data.val_split), cfg.data.resolution, cfg.clips,
             cfg.sampler, post, resume=resume, on_step=on_step,
-            on_start=lambda: save_config(cfg, run_dir / config_name(resume)),
+            on_start=lambda: save_run_config(cfg, run_dir, resume),
         )  # fmt: skip

@@ -32,7 +32,8 @@ class LoggedProgress(Progress):
     def __init__(self, *columns, log_every: float = LOG_EVERY_SECONDS, **kwargs) -> None:
         super().__init__(*columns, **kwargs)
         self.log_every = log_every
-        self._logged: dict[TaskID, float] = {}
+        self._last_line: dict[TaskID, float] = {}  # when each running task last wrote a line
+        self._completed: set[TaskID] = set()  # tasks whose completion line is written
 
     def update(self, task_id: TaskID, **kwargs) -> None:  # type: ignore[override]
         """`Progress.update`, then a plain line if one is due."""
@@ -45,15 +46,16 @@ class LoggedProgress(Progress):
         self._log(task_id)
 
     def _log(self, task_id: TaskID) -> None:
-        if self.console.is_terminal:
+        if self.console.is_terminal or task_id in self._completed:
             return
         task = self._tasks[task_id]
-        now = time.monotonic()
-        if not task.finished and now - self._logged.get(task_id, -float("inf")) < self.log_every:
-            return
-        if task.finished and self._logged.get(task_id) == float("inf"):
-            return  # the completion line is written once
-        self._logged[task_id] = float("inf") if task.finished else now
+        if task.finished:
+            self._completed.add(task_id)
+        else:
+            now = time.monotonic()
+            if now - self._last_line.get(task_id, -float("inf")) < self.log_every:
+                return
+            self._last_line[task_id] = now
         total = f"/{task.total:g}" if task.total is not None else ""
         status = task.fields.get("status", "")
         self.console.print(
