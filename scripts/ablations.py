@@ -76,6 +76,8 @@ ABLATIONS: dict[str, list[str]] = {
     "lr1e-3": ["posttrain.lr=1e-3"],
     # each camera group's pixels weighted by its own reward's r, not the candidate's (pre-registered on DROID first)
     "camera_credit": ["posttrain.advantages.view_credit=camera_group"],
+    # the same at half the step: at the default lr it made DROID training unstable (docs/results.md)
+    "camera_credit_half": ["posttrain.advantages.view_credit=camera_group", "posttrain.lr=5e-5"],
     # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?
     "guard_clip": [
         "posttrain.probe_guard=0.002",
@@ -102,8 +104,10 @@ def train(name: str, args: argparse.Namespace) -> Path:
     if model.is_file():
         return model
     resume = ["--resume"] if (run_dir / "checkpoints" / "latest.pt").is_file() else []
-    overrides = sets([*args.set, *ABLATIONS[name], f"posttrain.iterations={args.iterations}"])
-    command = [*CLI, "posttrain", "--config", str(args.config), "--run-dir", str(run_dir), *resume, *overrides]
+    iterations = [] if args.iterations is None else [f"posttrain.iterations={args.iterations}"]
+    overrides = sets([*args.set, *ABLATIONS[name], *iterations])
+    command = [*CLI, "posttrain", "--config", str(args.config), "--base", str(args.base), "--run-dir", str(run_dir),
+               *resume, *overrides]  # fmt: skip
     print(f"[{name}] {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
     return model
@@ -221,8 +225,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("configs/posttrain_sim.yaml"))
     parser.add_argument("--base", type=Path, default=Path("src/persistworld/assets/baseline_demo/model.pt"))
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--episodes", type=int, default=32, help="held-out episodes for the evaluation")
+    parser.add_argument("--iterations", type=int, help="post-training steps per run (default: the config's)")
+    parser.add_argument("--episodes", type=int, default=32, help="held-out episodes for the evaluation (0: all)")
+    parser.add_argument("--steps", type=int, help="rollout steps of the evaluation (default: evaluate's, 14)")
     parser.add_argument("--split", help="split of the evaluation episodes (default: the config's test split)")
     parser.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), help="run these ablations only")
     parser.add_argument("--list", action="store_true", help="print the ablations and their overrides")
@@ -245,8 +250,9 @@ def main() -> None:
         evaluate({**kept_models(evaluation, args.out), **models}, evaluation, args)
     results = json.loads((evaluation / "results.json").read_text())
     setting = f"{results['split']}, {len(results['episode_ids'])} episodes x {results['steps']} steps"
+    iterations = args.iterations or f"{args.config}'s"
     print(
-        f"\nchange of the mean against the baseline (paired wins / episodes); {args.iterations} iterations each"
+        f"\nchange of the mean against the baseline (paired wins / episodes); {iterations} iterations each"
         f"{'; ' + ', '.join(args.set) if args.set else ''}; {setting}, seed {results['seed']}; GMSD: lower is "
         "better, wins counted that way\n"
     )
@@ -294,7 +300,8 @@ def evaluate(models: dict[str, Path], evaluation: Path, args: argparse.Namespace
     """One `persistworld evaluate` of the baseline and the ablations (scores of models seen before are cached)."""
     command = [
         *CLI, "evaluate", "--config", str(args.config), "--episodes", str(args.episodes), "--out", str(evaluation),
-        "--videos", "0", *(["--split", args.split] if args.split else []), "--checkpoint", str(args.base),
+        "--videos", "0", *(["--split", args.split] if args.split else []),
+        *(["--steps", str(args.steps)] if args.steps else []), "--checkpoint", str(args.base),
         "--name", "baseline",
         *[a for name, model in models.items() for a in ("--checkpoint", str(model), "--name", name)],
     ]  # fmt: skip

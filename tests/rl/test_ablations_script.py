@@ -128,3 +128,35 @@ def test_rule_verdicts_follow_each_metrics_direction(ablations):
     assert verdicts["higher"] == "below the default on 2 of 10: external gmsd, wrist gmsd"  # a higher GMSD is worse
     assert verdicts["lower"].startswith("below the default on 8 of 10: external ssim, wrist ssim")
     assert "gmsd" not in verdicts["lower"]
+
+
+def test_runs_post_train_the_baseline_they_are_compared_with(ablations, tmp_path, monkeypatch, capsys):
+    """`--base` must reach `persistworld posttrain`, not only the evaluation: otherwise every run would start
+    from the shipped simulator baseline while the table compares it with `--base` (e.g. a DROID baseline)."""
+    out = tmp_path / "droid_seed0"
+    base = tmp_path / "droid_baseline.pt"
+    commands = []
+
+    def fake_run(command, check):  # posttrain writes the run's log and model; evaluate its results
+        commands.append(command)
+        if command[3] == "posttrain":
+            write_folder(tmp_path / "scratch", {"default": 0.0})
+            run_dir = Path(command[command.index("--run-dir") + 1])
+            run_dir.mkdir(parents=True)
+            (run_dir / "metrics.jsonl").write_text((tmp_path / "scratch" / "default" / "metrics.jsonl").read_text())
+            (run_dir / "model.pt").write_bytes(b"")
+        else:
+            (out / "evaluate_val").mkdir(parents=True)
+            (out / "evaluate_val" / "results.json").write_text(json.dumps(evaluation({"default": 0.01})))
+
+    monkeypatch.setattr(ablations.subprocess, "run", fake_run)
+    argv = ["--config", "configs/droid.yaml", "--base", str(base), "--out", str(out), "--only", "default",
+            "--split", "val", "--episodes", "0", "--steps", "8"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["ablations.py", *argv])
+    ablations.main()
+    posttrain, evaluate = commands
+    assert posttrain[posttrain.index("--base") + 1] == str(base)
+    assert not any(arg.startswith("posttrain.iterations=") for arg in posttrain)  # the config's, unless given
+    assert evaluate[evaluate.index("--checkpoint") + 1] == str(base)
+    assert evaluate[evaluate.index("--steps") + 1] == "8" and evaluate[evaluate.index("--episodes") + 1] == "0"
+    assert "configs/droid.yaml's iterations each" in capsys.readouterr().out
