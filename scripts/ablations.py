@@ -76,6 +76,8 @@ ABLATIONS: dict[str, list[str]] = {
     "lr1e-3": ["posttrain.lr=1e-3"],
     # each camera group's pixels weighted by its own reward's r, not the candidate's (pre-registered on DROID first)
     "camera_credit": ["posttrain.advantages.view_credit=camera_group"],
+    # model selection on twice the probe episodes (all 8 of the simulator's val split): less noise in the choice
+    "probe8": ["posttrain.probe_episodes=8"],
     # the same at half the step: at the default lr it made DROID training unstable (docs/results.md)
     "camera_credit_half": ["posttrain.advantages.view_credit=camera_group", "posttrain.lr=5e-5"],
     # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from persistworld.train.logger import read_stream  # noqa: E402
-from persistworld.utils.atomic import atomic_path  # noqa: E402
+from persistworld.utils.figures import save_figure  # noqa: E402
 
 
 def main() -> None:
@@ -49,9 +49,7 @@ def main() -> None:
     axes[0].legend(fontsize=7)
     if args.note:
         figure.suptitle(args.note, fontsize=9)
-    figure.tight_layout()
-    with atomic_path(args.out, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
+    save_figure(figure, args.out, dpi=100)
     for r in rows:
         cells = [
             f"{r['ssim']:.4f}",

@@ -14,17 +14,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from persistworld.evaluate.run import Evaluation  # noqa: E402
 from persistworld.evaluate.summary import per_episode  # noqa: E402
 from persistworld.metrics.suite import metric_info  # noqa: E402
-from persistworld.utils.atomic import atomic_path  # noqa: E402
+from persistworld.utils.figures import save_figure  # noqa: E402
 
 _COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown")
-
-
-def _save(figure: plt.Figure, path: Path) -> Path:
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=100, format="png")
-    plt.close(figure)
-    return path
 
 
 def _arrow(metric: str) -> str:
@@ -55,7 +47,7 @@ def plot_curves(results: dict, path: Path) -> Path:
             if row == len(metrics) - 1:
                 axis.set_xlabel("rollout step (one clip)")
     axes[0][0].legend(fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=100)
 
 
 def plot_deltas(evaluation: Evaluation, results: dict, path: Path) -> Path | None:
@@ -88,4 +80,4 @@ def plot_deltas(evaluation: Evaluation, results: dict, path: Path) -> Path | Non
             )
             if row == len(metrics) - 1:
                 axis.set_xlabel(f"per-episode delta ({b.name} - {a.name}, > 0 = {b.name} better)", fontsize=7)
-    return _save(figure, path)
+    return save_figure(figure, path, dpi=100)

@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 
 from persistworld.rollout.report import GROUPS  # noqa: E402
 from persistworld.train.logger import read_stream  # noqa: E402
-from persistworld.train.plots import save_figure, smooth  # noqa: E402
+from persistworld.train.plots import smooth  # noqa: E402
+from persistworld.utils.figures import save_figure  # noqa: E402
 
 PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back", "guard_failed"}
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from persistworld.utils.atomic import atomic_path  # noqa: E402
+from persistworld.utils.figures import save_figure  # noqa: E402
 
 _STYLES = {
     "rollout": ("rollout (own frames fed back)", "-", "tab:red"),
@@ -36,8 +36,4 @@ def plot_drift(per_step: dict[str, dict[str, list[float]]], path: str | Path, ti
     axes[0][0].legend(fontsize=7)
     if title:
         figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path)

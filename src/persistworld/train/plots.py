@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from persistworld.train.logger import read_stream  # noqa: E402
-from persistworld.utils.atomic import atomic_path  # noqa: E402
+from persistworld.utils.figures import save_figure  # noqa: E402
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -52,12 +52,3 @@ def plot_training(run_dir: str | Path, probe_split: str = "val", path: str | Pat
             axis.axvspan(0.8 * last, last, color="gold", alpha=0.15)
         axis.legend(fontsize=7)
     return save_figure(figure, Path(path) if path is not None else run_dir / "curves.png")
-
-
-def save_figure(figure: plt.Figure, path: Path) -> Path:
-    """Lay out, write atomically as PNG and close a figure (a half-written PNG never replaces a good one)."""
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
-    return path
