@@ -78,6 +78,8 @@ ABLATIONS: dict[str, list[str]] = {
     "camera_credit": ["posttrain.advantages.view_credit=camera_group"],
     # model selection on twice the probe episodes (all 8 of the simulator's val split): less noise in the choice
     "probe8": ["posttrain.probe_episodes=8"],
+    # model selection and rollback on the probe's SSIM + HaarPSI, without PSNR (the probe8 study's seed 2)
+    "select_ssim_haarpsi": ["posttrain.selection_terms={ssim: 1, haarpsi: 1}"],
     # the same at half the step: at the default lr it made DROID training unstable (docs/results.md)
     "camera_credit_half": ["posttrain.advantages.view_credit=camera_group", "posttrain.lr=5e-5"],
     # does the guard keep per-clip credit's wrist gain and limit what it costs the external cameras?

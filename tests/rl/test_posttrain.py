@@ -274,6 +274,38 @@ def test_probe_guard_failures_follow_each_metrics_direction():
         config(1, probe_guard=-0.1)
 
 
+def test_selection_terms_choose_states_by_their_own_sum(setup, tmp_path: Path, monkeypatch):
+    """The reward rises at every probe while SSIM falls after step 2: selecting on SSIM alone keeps step 2."""
+    import persistworld.rl.posttrain as module
+
+    rows = [{"reward": 1.0, "ssim": 0.70, "psnr": 20.0}, {"reward": 1.1, "ssim": 0.71, "psnr": 21.0},
+            {"reward": 1.2, "ssim": 0.69, "psnr": 24.0}]  # fmt: skip
+    for terms, kept in ((None, 4), ({"ssim": 1.0}, 2)):
+        probes = iter(rows)
+        monkeypatch.setattr(module, "probe_score", lambda *args, probes=probes, **kwargs: dict(next(probes)))
+        final = run(tmp_path / str(kept), setup, config(4, rollback=True, selection_terms=terms))
+        logged = read_stream(tmp_path / str(kept), "probe")
+        assert logged[-1]["best_step"] == kept
+        assert load_world_model(final)[2]["best_probe"]["step"] == kept
+    assert [p["selection"] for p in logged] == pytest.approx([0.70, 0.71, 0.69])  # logged where it is not the reward
+    assert load_world_model(final)[2]["best_probe"]["selection"] == pytest.approx(0.71)
+    with pytest.raises(Exception, match="selected states by selection_terms"):  # a resume may not change the rule
+        run(tmp_path / "2", setup, config(6, rollback=True, selection_terms={"psnr": 1.0}), resume=True)
+
+
+def test_selection_score_follows_each_metrics_direction_and_the_config_checks_its_terms():
+    from persistworld.rl.posttrain import selection_score
+
+    scores = {"reward": 2.0, "ssim": 0.8, "gmsd": 0.3, "psnr": 20.0}
+    assert selection_score(scores, None) == 2.0
+    assert selection_score(scores, {"ssim": 1.0, "psnr": 1 / 32}) == pytest.approx(0.8 + 20 / 32)
+    assert selection_score(scores, {"gmsd": 2.0}) == pytest.approx(-0.6)  # a distance: lower is better
+    with pytest.raises(ValueError, match=r"\['haarpsi'\]: the probe scores only the reward's terms"):
+        config(1, selection_terms={"ssim": 1.0, "haarpsi": 1.0})  # the test reward is SSIM + PSNR
+    with pytest.raises(ValueError, match="at least one positive"):
+        config(1, selection_terms={"ssim": 0.0})
+
+
 def cli_overrides(root: Path, *extra: str) -> list[str]:
     """`--set` arguments for a tiny run on the `setup` episodes."""
     values = [

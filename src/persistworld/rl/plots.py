@@ -15,7 +15,7 @@ from persistworld.train.logger import read_stream  # noqa: E402
 from persistworld.train.plots import smooth  # noqa: E402
 from persistworld.utils.figures import save_figure  # noqa: E402
 
-PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back", "guard_failed"}
+PROBE_KEYS = {"stream", "step", "reward", "best", "best_step", "rolled_back", "guard_failed", "selection"}
 
 
 def plot_posttrain(run_dir: str | Path, probe_split: str = "val", path: str | Path | None = None) -> Path:
