@@ -394,9 +394,9 @@ def posttrain(
                 f"{run_dir}: this run was started without the per-camera probe values that `probe_guard` "
                 "compares with; resume it without probe_guard, or start a new run."
             )
-        if saved["config"].get("selection_terms") != config.selection_terms:
+        if (before := saved.get("config", {}).get("selection_terms")) != config.selection_terms:
             raise PersistWorldError(
-                f"{run_dir}: this run selected states by selection_terms = {saved['config'].get('selection_terms')}; "
+                f"{run_dir}: this run selected states by selection_terms = {before}; "
                 f"its best state's score cannot be compared with {config.selection_terms}. Resume it with the same "
                 "selection_terms, or start a new run."
             )
