@@ -91,6 +91,14 @@ class RewardResult:
     per_frame: dict[str, torch.Tensor]
 
 
+def signed_weights(terms: Mapping[str, float]) -> dict[str, float]:
+    """Each term's weight with its metric's direction: negative for distances (LPIPS, GMSD).
+
+    So that a weighted sum of the terms is higher when better: the reward, and model selection's score.
+    """
+    return {name: weight if metric_info(name).higher_is_better else -weight for name, weight in terms.items()}
+
+
 class Reward:
     """Scores continuations against the ground truth.
 
@@ -113,8 +121,7 @@ class Reward:
         config.validate()
         self.config = config
         self.weights = {name: weight for name, weight in config.terms.items() if weight > 0}
-        # the weight each term enters R with: negative for distances (LPIPS), so that higher R is better
-        self.signed_weights = {n: w if metric_info(n).higher_is_better else -w for n, w in self.weights.items()}
+        self.signed_weights = signed_weights(self.weights)  # the weight each term enters R with
         self.suite = MetricSuite(
             list(self.weights),
             device,

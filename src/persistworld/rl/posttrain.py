@@ -35,7 +35,7 @@ import torch
 from persistworld.data.clips import ClipConfig
 from persistworld.data.reader import EpisodeDataset
 from persistworld.errors import PersistWorldError
-from persistworld.metrics.reward import Reward, RewardConfig, RewardResult, reward_preset
+from persistworld.metrics.reward import Reward, RewardConfig, RewardResult, reward_preset, signed_weights
 from persistworld.metrics.suite import metric_info
 from persistworld.models.checkpoint import WorldModelModule, load_world_model, save_checkpoint
 from persistworld.models.edm import sample_training_sigma
@@ -294,7 +294,7 @@ def selection_score(scores: dict[str, float], terms: dict[str, float] | None) ->
     """
     if terms is None:
         return scores["reward"]
-    return sum(w * (scores[n] if metric_info(n).higher_is_better else -scores[n]) for n, w in terms.items())
+    return sum(w * scores[n] for n, w in signed_weights(terms).items())
 
 
 def probe_guard_failures(scores: dict[str, float], start: dict[str, float], tolerance: float) -> list[str]:
