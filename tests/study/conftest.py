@@ -43,17 +43,25 @@ def evaluations(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def video_study(evaluations: tuple[Path, Path], tmp_path: Path) -> Path:
-    return create_study(*evaluations, tmp_path / "study", owner_token=TOKEN).path
+    """Open enrolment and no minimum viewing time: the flow tests vote at once (both are tested apart)."""
+    return create_study(*evaluations, tmp_path / "study", owner_token=TOKEN, admission="open", min_view_seconds=0).path
 
 
-def synthetic_study(path: Path, pairs: int, per_participant: int) -> Path:
+def synthetic_study(path: Path, pairs: int, per_participant: int, **settings) -> Path:
     """A study folder with `pairs` pairs whose media are placeholders (for API and load tests)."""
     (path / MEDIA_DIR).mkdir(parents=True)
     StudyStore(path / DATABASE_FILE).add_pairs([(str(i), "t.mp4", "a.mp4", "b.mp4") for i in range(pairs)])
-    (path / STUDY_FILE).write_text(json.dumps({
-        "title": "test", "models": {"a": {"name": "A"}, "b": {"name": "B"}}, "episodes": [str(i) for i in range(pairs)],
-        "per_participant": per_participant, "owner_token_sha256": hash_token(TOKEN),
-    }))  # fmt: skip
+    study = {
+        "title": "test",
+        "models": {"a": {"name": "A"}, "b": {"name": "B"}},
+        "episodes": [str(i) for i in range(pairs)],
+        "per_participant": per_participant,
+        "owner_token_sha256": hash_token(TOKEN),
+        "admission": "open",
+        "min_view_seconds": 0.0,
+        "new_participants_per_minute": 1000,
+    }
+    (path / STUDY_FILE).write_text(json.dumps(study | settings))
     return path
 
 

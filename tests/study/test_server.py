@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import threading
@@ -121,3 +122,46 @@ def test_participant_votes_with_mouse_and_keyboard_and_the_owner_sees_it(video_s
                 assert "baseline" in overall and "perturbed" in overall and "all episodes\t2\t" in overall
                 assert page.evaluate("document.documentElement.scrollWidth") <= width  # tables scroll inside
                 page.screenshot(path=str(artifacts_dir / f"study_owner_{label}.png"), full_page=True)
+
+
+def test_a_held_key_votes_once_and_a_failed_vote_recovers(video_study: Path):
+    from helpers.browser import chromium_page
+
+    def votes() -> int:
+        with sqlite3.connect(video_study / "study.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+
+    with running_server(video_study) as (url, _), chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_function("!document.getElementById('vote-left').disabled", timeout=15000)
+        page.route("**/api/vote", lambda route: route.abort())  # the network fails once
+        page.click("#vote-left")
+        page.wait_for_function("document.getElementById('status').textContent.includes('not recorded')")
+        page.wait_for_function("!document.getElementById('vote-left').disabled")  # and voting is open again
+        assert votes() == 0
+        page.unroute("**/api/vote")
+        page.keyboard.down("ArrowLeft")  # the first keydown votes ...
+        for _ in range(15):  # ... the auto-repeats of a held key must not vote through the next trial
+            page.keyboard.down("ArrowLeft")
+            page.wait_for_timeout(60)
+        page.keyboard.up("ArrowLeft")
+        page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 of')")
+        page.wait_for_timeout(500)
+        assert votes() == 1
+        assert page.evaluate("document.getElementById('done').hidden")
+
+
+def test_voting_opens_only_after_the_minimum_viewing_time(video_study: Path):
+    from helpers.browser import chromium_page
+
+    study = json.loads((video_study / "study.json").read_text())
+    (video_study / "study.json").write_text(json.dumps(study | {"min_view_seconds": 2.0}))
+    with running_server(video_study) as (url, _), chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 2)", timeout=15000)
+        assert page.evaluate("document.getElementById('vote-left').disabled")
+        assert "voting opens in" in page.locator("#countdown").inner_text()
+        page.keyboard.press("ArrowLeft")  # refused by the page while disabled
+        page.wait_for_function("!document.getElementById('vote-left').disabled", timeout=5000)
+        with sqlite3.connect(video_study / "study.sqlite") as db:
+            assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0

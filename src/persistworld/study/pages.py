@@ -7,6 +7,7 @@ three videos loop in sync (the ground truth is the clock). Votes: buttons, or th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
 from persistworld.study.stats import Preference
@@ -34,7 +35,11 @@ td.name, th.name { text-align: left; } .scroll { overflow-x: auto; max-width: 10
 _PARTICIPANT_SCRIPT = """
 const $ = (id) => document.getElementById(id);
 const videos = () => [$("truth"), $("left"), $("right")];
-let trial = null, busy = false;
+const buttons = () => document.querySelectorAll("button.vote");
+let trial = null, busy = false, playable = 0, opensAt = 0, timer = null;
+
+function setButtons(enabled) { for (const b of buttons()) b.disabled = !enabled; }
+function say(text) { $("status").textContent = text; }
 
 function syncLoop() {  // the ground truth is the clock; the rollouts follow it and restart with it
   const [truth, left, right] = videos();
@@ -46,39 +51,81 @@ function syncLoop() {  // the ground truth is the clock; the rollouts follow it 
   };
 }
 
-async function load(src) {
-  let ready = 0;
-  for (const [v, name] of [[$("truth"), src.truth], [$("left"), src.left], [$("right"), src.right]]) {
-    v.src = "media/" + name;
-    v.oncanplay = () => { v.oncanplay = null; if (++ready === 3) for (const w of videos()) w.play().catch(() => {}); };
+// Voting opens only once all three videos can play and the study's minimum viewing time has passed
+// (the server checks the time too, and refuses earlier votes).
+function maybeOpen() {
+  clearTimeout(timer);
+  if (!trial || busy || playable < 3) return;
+  const wait = opensAt - Date.now();
+  if (wait > 0) {
+    $("countdown").textContent = `voting opens in ${Math.ceil(wait / 1000)} s`;
+    timer = setTimeout(maybeOpen, Math.min(wait, 1000));
+    return;
+  }
+  $("countdown").textContent = "";
+  setButtons(true);
+}
+
+function load(current) {
+  playable = 0;
+  for (const v of videos()) {
+    v.oncanplay = () => {
+      v.oncanplay = null;
+      if (++playable === 3) { for (const w of videos()) w.play().catch(() => {}); maybeOpen(); }
+    };
+    v.onerror = () => say("a video failed to load; reload the page to try again");
+    v.src = "media/" + current[v.id];
   }
 }
 
 async function next() {
-  const response = await fetch("api/next", {credentials: "same-origin", cache: "no-store"});
-  if (!response.ok) { $("status").textContent = "error " + response.status; return; }
-  const data = await response.json();
+  setButtons(false);
+  let data;
+  try {
+    const response = await fetch("api/next", {credentials: "same-origin", cache: "no-store"});
+    if (!response.ok) throw new Error("error " + response.status);
+    data = await response.json();
+  } catch (error) {
+    say(`could not load the next pair (${error.message}); retrying…`);
+    setTimeout(next, 3000);
+    return;
+  }
   $("progress").textContent = `${data.progress.voted} of ${data.progress.total} done`;
   if (data.done) { $("trial").hidden = true; $("done").hidden = false; trial = null; return; }
   trial = data.trial;
-  await load(trial);
-  for (const b of document.querySelectorAll("button")) b.disabled = false;
+  opensAt = Date.now() + 1000 * trial.wait_seconds;
+  load(trial);
+  maybeOpen();
 }
 
 async function vote(choice) {
-  if (!trial || busy) return;
+  if (!trial || busy || $("vote-" + choice).disabled) return;
   busy = true;
-  for (const b of document.querySelectorAll("button")) b.disabled = true;
-  const response = await fetch("api/vote", {
-    method: "POST", credentials: "same-origin", headers: {"content-type": "application/json"},
-    body: JSON.stringify({trial: trial.id, choice}),
-  });
+  setButtons(false);
+  let response = null;
+  try {
+    response = await fetch("api/vote", {
+      method: "POST", credentials: "same-origin", headers: {"content-type": "application/json"},
+      body: JSON.stringify({trial: trial.id, choice}),
+    });
+  } catch (error) {
+    response = null;
+  }
   busy = false;
-  $("status").textContent = response.ok ? "" : "vote not recorded (" + response.status + ")";
-  await next();
+  if (response && (response.ok || response.status === 409)) { say(""); await next(); return; }
+  if (response && response.status === 425) {
+    const body = await response.json().catch(() => ({retry_after: 1}));
+    opensAt = Date.now() + 1000 * body.retry_after;
+    say("please watch the videos a little longer");
+  } else {
+    say(response ? `vote not recorded (error ${response.status}); please try again` :
+        "vote not recorded (no connection); please try again");
+  }
+  maybeOpen();
 }
 
 document.addEventListener("keydown", (event) => {
+  if (event.repeat) return;  // a held key must not vote through the next trials
   const choice = {ArrowLeft: "left", "1": "left", ArrowRight: "right", "2": "right", " ": "tie", "0": "tie"}[event.key];
   if (choice) { event.preventDefault(); vote(choice); }
 });
@@ -97,16 +144,16 @@ def participant_page(title: str) -> str:
 <style>{_STYLE}</style></head><body>
 <h1>{escape(title)}</h1>
 <p class="meta"><span id="progress"></span> · keys: <kbd>←</kbd> left, <kbd>→</kbd> right, <kbd>space</kbd> can't tell
- <span id="status"></span></p>
+ <span id="countdown"></span> <span id="status"></span></p>
 <div id="trial">
 <section class="truth"><h2>Ground truth</h2><video id="truth" muted playsinline preload="auto"></video></section>
 <section class="pair">
 <div class="candidate"><h2>Left</h2><video id="left" muted playsinline preload="auto"></video>
-<button id="vote-left" disabled>Left is more faithful (←)</button></div>
+<button id="vote-left" class="vote" disabled>Left is more faithful (←)</button></div>
 <div class="candidate"><h2>Right</h2><video id="right" muted playsinline preload="auto"></video>
-<button id="vote-right" disabled>Right is more faithful (→)</button></div>
+<button id="vote-right" class="vote" disabled>Right is more faithful (→)</button></div>
 </section>
-<button id="vote-tie" class="tie" disabled>Can't tell (space)</button>
+<button id="vote-tie" class="vote tie" disabled>Can't tell (space)</button>
 </div>
 <div id="done" hidden>Thank you, you have rated every pair we had for you.</div>
 <script>{_PARTICIPANT_SCRIPT}</script></body></html>"""
@@ -121,9 +168,30 @@ def _row(label: str, p: Preference) -> str:
     )
 
 
-def owner_page(title: str, name_a: str, name_b: str, overall: Preference, per_episode: dict[str, Preference],
-               export_href: str) -> str:  # fmt: skip
-    """Results for the study owner: preference rates with Wilson 95% intervals and binomial p-values."""
+@dataclass(frozen=True)
+class ParticipantRow:
+    """One participant on the owner page: a keyed hash of their id (never the cookie) and their votes."""
+
+    key: str
+    votes: int
+
+
+def owner_page(
+    title: str,
+    name_a: str,
+    name_b: str,
+    overall: Preference,
+    per_episode: dict[str, Preference],
+    *,
+    export_href: str,
+    participants: dict,
+    participant_rows: list[ParticipantRow],
+) -> str:
+    """Results for the study owner: preference rates with Wilson 95% intervals and binomial p-values.
+
+    Beside the votes it shows who cast them (admitted participants, invitations, votes per
+    participant), so that a study carried by a few very active participants is visible at a glance.
+    """
     a, b = escape(name_a), escape(name_b)
     header = (
         f"<tr><th class='name'></th><th>votes</th><th>prefer {a}</th><th>prefer {b}</th><th>can't tell</th>"
@@ -131,12 +199,37 @@ def owner_page(title: str, name_a: str, name_b: str, overall: Preference, per_ep
     )
     rows = "".join(_row(f"episode {e}", p) for e, p in per_episode.items())
     total = _row("all episodes", overall)
+    admission = "by invitation" if participants["admission"] == "invite" else "open enrolment"
+    invites = (
+        f", {participants['invites_used']} of {participants['invites_issued']} invitations used"
+        if participants["invites_issued"]
+        else ""
+    )
+    who = (
+        f"{participants['admitted']} participants admitted ({admission}{invites}), "
+        f"{participants['with_votes']} of them voted"
+    )
+    voters = "".join(
+        f"<tr><td class='name'><code>{escape(r.key)}</code></td><td>{r.votes}</td></tr>" for r in participant_rows
+    )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Results: {escape(title)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>Results: {a} vs {b}</h1>
 <p class="meta">Preference rates among decided votes ("can't tell" excluded), Wilson 95% intervals, exact
-two-sided binomial test against 50%. <a id="export" href="{escape(export_href)}">Export all votes (CSV)</a></p>
+two-sided binomial test against 50%. <a id="export" href="{escape(export_href)}">Export all votes (CSV)</a>
+(the link is valid for 10 minutes)</p>
 <h2>Overall</h2><div class="scroll"><table id="overall">{header}{total}</table></div>
 <h2>Per episode</h2><div class="scroll"><table id="per-episode">{header}{rows}</table></div>
+<h2>Participants</h2><p class="meta" id="participants">{escape(who)}</p>
+<div class="scroll"><table id="per-participant"><tr><th class='name'>participant (keyed hash)</th><th>votes</th></tr>
+{voters}</table></div>
 </body></html>"""
+
+
+def message_page(title: str, text: str) -> str:
+    """A plain page with one message (an invitation refused, enrolment paused)."""
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{escape(title)}</h1><p id="message">{escape(text)}</p></body></html>"""
