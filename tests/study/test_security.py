@@ -182,14 +182,17 @@ def test_writes_need_json_from_the_study_origin(tmp_path: Path):
     vote = json.dumps({"trial": trial, "choice": "left"})
     as_form = client.post("/api/vote", content=vote, headers={"content-type": "text/plain"})
     assert as_form.status_code == 415  # what a cross-site <form> can send without a preflight
-    foreign = client.post("/api/vote", content=vote,
-                          headers={"content-type": "application/json", "origin": "http://127.0.0.1:9999"})  # fmt: skip
+    foreign = client.post(
+        "/api/vote", content=vote, headers={"content-type": "application/json", "origin": "http://127.0.0.1:9999"}
+    )
     assert foreign.status_code == 403
-    cross_site = client.post("/api/vote", content=vote,
-                             headers={"content-type": "application/json", "sec-fetch-site": "cross-site"})  # fmt: skip
+    cross_site = client.post(
+        "/api/vote", content=vote, headers={"content-type": "application/json", "sec-fetch-site": "cross-site"}
+    )
     assert cross_site.status_code == 403
-    own = client.post("/api/vote", content=vote,
-                      headers={"content-type": "application/json", "origin": "http://testserver"})  # fmt: skip
+    own = client.post(
+        "/api/vote", content=vote, headers={"content-type": "application/json", "origin": "http://testserver"}
+    )
     assert own.status_code == 200
 
 
@@ -240,8 +243,12 @@ def test_the_owner_page_export_link_works_with_bearer_auth_and_never_carries_the
 
 
 def test_exports_neutralise_formulas_and_hold_no_live_cookie(tmp_path: Path):
-    study = synthetic_study(tmp_path / "study", pairs=0, per_participant=2,
-                            models={"a": {"name": "=HYPERLINK(\"http://x\")"}, "b": {"name": "+SUM(1)"}})  # fmt: skip
+    study = synthetic_study(
+        tmp_path / "study",
+        pairs=0,
+        per_participant=2,
+        models={"a": {"name": '=HYPERLINK("http://x")'}, "b": {"name": "+SUM(1)"}},
+    )
     StudyStore(study / DATABASE_FILE).add_pairs([("-2+3", "t", "a", "b"), ("@SUM(A1)", "t", "a", "b")])
     app = create_app(study)
     client = participant(app)
