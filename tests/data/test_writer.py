@@ -59,3 +59,41 @@ def test_writer_rejects_malformed_arrays(tmp_path: Path):
         writer.write(0, np.zeros((4, 3, 16, 24, 3), dtype=np.uint8), np.zeros((4, 6)))
     with pytest.raises(ValueError, match="NaN"):
         writer.write(0, np.zeros((4, 3, 16, 24, 3), dtype=np.uint8), np.full((4, 7), np.nan))
+
+
+def test_segmentation_round_trips_and_is_optional(tmp_path: Path):
+    frames = np.zeros((4, 3, 16, 24, 3), dtype=np.uint8)
+    labels = np.zeros((4, 3, 16, 24), dtype=np.uint8)
+    labels[:, 0, 2:5, 3:9] = 1
+    labels[2, 2, 10:, :] = 3
+    writer = EpisodeWriter(tmp_path, "train")
+    writer.write(0, frames, np.zeros((4, 7)), segmentation=labels)
+    writer.write(1, frames, np.zeros((4, 7)))
+    dataset = EpisodeDataset(tmp_path, "train")
+    assert np.array_equal(dataset.load_segmentation("0"), labels) and dataset.has_segmentation("0")
+    assert dataset.load_segmentation("1") is None and not dataset.has_segmentation("1")
+    with pytest.raises(ValueError, match="segmentation must be uint8"):
+        writer.write(2, frames, np.zeros((4, 7)), segmentation=labels[:3])
+    with pytest.raises(ValueError, match="labels must be < 4"):
+        writer.write(2, frames, np.zeros((4, 7)), segmentation=labels + 4)
+    assert not writer.exists(2)
+
+
+def test_a_broken_segmentation_entry_names_the_file_and_field(tmp_path: Path):
+    import json
+
+    from persistworld.errors import EpisodeDataError
+
+    frames = np.zeros((4, 3, 16, 24, 3), dtype=np.uint8)
+    writer = EpisodeWriter(tmp_path, "train")
+    path = writer.write(0, frames, np.zeros((4, 7)), segmentation=np.zeros((4, 3, 16, 24), dtype=np.uint8))
+    annotation = json.loads(path.read_text())
+    annotation["segmentation"]["labels"] = ["background", "arm"]
+    path.write_text(json.dumps(annotation))
+    with pytest.raises(EpisodeDataError, match=r"0\.json.*segmentation\.labels"):
+        EpisodeDataset(tmp_path, "train").meta("0")
+    annotation["segmentation"]["labels"] = ["background", "robot", "object_1", "object_2"]
+    path.write_text(json.dumps(annotation))
+    (tmp_path / "videos" / "train" / "0" / "segmentation.npz").write_bytes(b"garbage")
+    with pytest.raises(EpisodeDataError, match="segmentation.npz.*cannot read"):
+        EpisodeDataset(tmp_path, "train").load_segmentation("0")

@@ -15,7 +15,7 @@ from persistworld.models.compact import (
     tiny,
     unstack_views,
 )
-from persistworld.models.protocol import WorldModel
+from persistworld.models.protocol import Condition, WorldModel
 
 LAYOUT = ModelLayout(resolution=(8, 12), num_history=2, num_future=2)
 
@@ -89,3 +89,26 @@ def test_clear_errors_for_wrong_shapes():
         model.denoise(torch.zeros(model.target_shape(cond)), torch.ones(2), two_cameras)
     with pytest.raises(ConfigError, match="divisible by 4"):
         CompactWorldModel(CompactConfig(channels=(8, 8, 8)), ModelLayout(resolution=(6, 12)))
+
+
+def test_the_action_map_is_a_second_path_from_the_actions_into_the_image():
+    """With the global (adaptive group norm) path cut, only the map carries the actions; dropping them stops it."""
+    cond = random_condition()
+    moved = random_condition(seed=1)
+    other = Condition(cond.history, cond.current, moved.history_actions, moved.actions, cond.action_mask)
+    changes = {}
+    for channels in (0, 4):
+        model = make_model(action_map=channels)
+        for parameter in model.network.action_encoder.parameters():
+            torch.nn.init.zeros_(parameter)  # cut the global path
+        x, sigma = torch.randn(model.target_shape(cond)), torch.full((2,), 5.0)
+        changes[channels] = (model.denoise(x, sigma, other) - model.denoise(x, sigma, cond)).abs().mean().item()
+        dropped = [Condition(c.history, c.current, c.history_actions, c.actions, torch.zeros(2)) for c in (cond, other)]
+        torch.testing.assert_close(model.denoise(x, sigma, dropped[0]), model.denoise(x, sigma, dropped[1]))
+    assert changes[0] == 0 and changes[4] > 1e-3
+    assert make_model().network.action_map is None
+
+
+def test_the_action_map_is_validated():
+    with pytest.raises(ValueError, match="action_map"):
+        CompactConfig(action_map=-1)

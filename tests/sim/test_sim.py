@@ -151,3 +151,28 @@ def test_building_a_scene_prints_no_robosuite_warnings():
     assert "[robosuite WARNING]" not in result.stdout + result.stderr
     bare = subprocess.run([sys.executable, "-c", "import robosuite"], capture_output=True, text=True, timeout=300)
     assert "[robosuite WARNING]" in bare.stderr, "robosuite no longer warns on import: this test checks nothing"
+
+
+def test_segmentation_marks_the_robot_where_it_is_drawn_and_old_episodes_get_it_on_the_next_run(tmp_path: Path):
+    from persistworld.data.layout import OBJECT_LABELS, ROBOT_LABEL
+
+    without = small_config(episodes={"train": 1}, segmentation=False)
+    list(run_generation(tmp_path, without))
+    assert EpisodeDataset(tmp_path, "train").load_segmentation("0") is None
+    before = EpisodeDataset(tmp_path, "train").load_frames("0")
+    # an episode without segmentation is made again, bit for bit, now with labels
+    assert [r["seed"] for r in run_generation(tmp_path, small_config(episodes={"train": 1}))] == [0]
+    dataset = EpisodeDataset(tmp_path, "train")
+    labels, frames = dataset.load_segmentation("0"), dataset.load_frames("0")
+    assert np.array_equal(frames, before)
+    assert labels.shape == (6, 3, 48, 80) and labels.dtype == np.uint8
+    for view in range(3):
+        assert (labels[:, view] == ROBOT_LABEL).mean() > 0.02  # the arm (or, from the wrist, the fingers)
+    assert (labels[:, :2] == OBJECT_LABELS[0]).any() and not (labels == OBJECT_LABELS[1]).any()  # Lift: one cube
+    # the robot moves, the background does not: labelled robot pixels change more between frames
+    change = np.abs(frames[1:].astype(int) - frames[:-1]).mean(-1)
+    robot = labels[1:] == ROBOT_LABEL
+    assert change[:, :2][robot[:, :2]].mean() > 3 * change[:, :2][~robot[:, :2]].mean()
+    # the dataset's resolution resizes labels by nearest neighbour: still labels
+    small = EpisodeDataset(tmp_path, "train", resolution=(24, 40)).load_segmentation("0")
+    assert small.shape == (6, 3, 24, 40) and set(np.unique(small)) <= set(np.unique(labels))

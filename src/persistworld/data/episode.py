@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from persistworld.data.layout import NUM_VIEWS, STATE_DIM, STATE_FIELDS, VIEW_NAMES, relative_video_path
+from persistworld.data.layout import (
+    NUM_VIEWS,
+    SEGMENT_LABELS,
+    STATE_DIM,
+    STATE_FIELDS,
+    VIEW_NAMES,
+    relative_video_path,
+)
 from persistworld.errors import EpisodeDataError
 
 
@@ -35,6 +42,8 @@ class EpisodeMeta:
         success: Whether the episode succeeded, if the annotation says.
         joints: (video_length, 8) joint positions + gripper, when the annotation has them.
         extra: Any other small scalar fields of the annotation (e.g. the simulator's task and seed).
+        segmentation_path: Per-frame segmentation labels of every view (`SEGMENT_LABELS`), when the
+            dataset has them (the simulator's do; DROID's do not).
     """
 
     split: str
@@ -47,6 +56,7 @@ class EpisodeMeta:
     success: bool | None = None
     joints: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    segmentation_path: Path | None = None
 
 
 def _numeric_array(path: Path, key: str, value: Any, columns: int, what: str) -> np.ndarray:
@@ -130,6 +140,19 @@ def parse_annotation(path: Path, root: Path, split: str) -> EpisodeMeta:
     if "joints" in data:
         joints = _numeric_array(path, "joints", data["joints"], 8, "7 joint positions + gripper")
 
+    segmentation_path = None
+    if "segmentation" in data:
+        entry = data["segmentation"]
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise EpisodeDataError(
+                path, f"field `segmentation` must be {{'path': str, 'labels': [...]}}, got {entry!r}."
+            )
+        if entry.get("labels") != list(SEGMENT_LABELS):
+            raise EpisodeDataError(
+                path, f"field `segmentation.labels` must be {list(SEGMENT_LABELS)}, got {entry.get('labels')!r}."
+            )
+        segmentation_path = root / entry["path"]
+
     success = data.get("success")
     extra = {
         k: v
@@ -147,6 +170,7 @@ def parse_annotation(path: Path, root: Path, split: str) -> EpisodeMeta:
         success=None if success is None else bool(success),
         joints=joints,
         extra=extra,
+        segmentation_path=segmentation_path,
     )
 
 

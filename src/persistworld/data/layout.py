@@ -21,6 +21,14 @@ FPS = 5
 
 STATS_FILE = "stat.json"
 
+#: Optional per-frame segmentation of every view (the simulator writes it; DROID has none): one
+#: uint8 label per pixel, stored as ``labels`` (T, views, H, W) in this file next to the videos.
+SEGMENTATION_FILE = "segmentation.npz"
+#: What each segmentation label means. Region metrics score the robot and the objects apart.
+SEGMENT_LABELS: tuple[str, ...] = ("background", "robot", "object_1", "object_2")
+ROBOT_LABEL = 1
+OBJECT_LABELS: tuple[int, ...] = (2, 3)
+
 
 def annotation_dir(root: Path, split: str) -> Path:
     """Folder of the annotation files of one split."""

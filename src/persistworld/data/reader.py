@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from persistworld.data.episode import EpisodeMeta, parse_annotation
-from persistworld.data.layout import STATS_FILE, annotation_dir, available_splits, episode_sort_key
+from persistworld.data.layout import NUM_VIEWS, STATS_FILE, annotation_dir, available_splits, episode_sort_key
 from persistworld.data.stats import StateStats
 from persistworld.data.video import read_video
 from persistworld.errors import EpisodeDataError
@@ -105,6 +105,35 @@ class EpisodeDataset:
                 "give a `resolution` to resize them to one size.",
             )
         return np.stack(views, axis=1)
+
+    def has_segmentation(self, episode_id: str | int) -> bool:
+        """Whether the episode comes with segmentation labels (`load_segmentation`)."""
+        return self.meta(episode_id).segmentation_path is not None
+
+    def load_segmentation(self, episode_id: str | int) -> np.ndarray | None:
+        """Per-pixel labels of `SEGMENT_LABELS`, uint8 (video_length, views, H, W), or None without any.
+
+        Resized to the dataset's resolution by nearest neighbour, so that labels stay labels.
+        """
+        meta = self.meta(episode_id)
+        if meta.segmentation_path is None:
+            return None
+        try:
+            with np.load(meta.segmentation_path) as archive:
+                labels = archive["labels"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise EpisodeDataError(meta.segmentation_path, f"cannot read the segmentation labels ({exc}).") from exc
+        if labels.ndim != 4 or labels.shape[:2] != (meta.video_length, NUM_VIEWS) or labels.dtype != np.uint8:
+            raise EpisodeDataError(
+                meta.segmentation_path,
+                f"`labels` must be uint8 ({meta.video_length}, {NUM_VIEWS}, H, W), got {labels.dtype} {labels.shape}.",
+            )
+        if self.resolution is not None and labels.shape[2:] != self.resolution:
+            h, w = labels.shape[2:]
+            rows = (np.arange(self.resolution[0]) * h // self.resolution[0]).clip(0, h - 1)
+            cols = (np.arange(self.resolution[1]) * w // self.resolution[1]).clip(0, w - 1)
+            labels = labels[:, :, rows][:, :, :, cols]
+        return labels
 
     def normalized_states(self, episode_id: str | int) -> np.ndarray:
         """States of one episode normalised to [-1, 1] with the dataset's statistics, (T, 7) float32.

@@ -17,6 +17,8 @@ import numpy as np
 from persistworld.data.layout import (
     FPS,
     NUM_VIEWS,
+    SEGMENT_LABELS,
+    SEGMENTATION_FILE,
     STATE_DIM,
     annotation_path,
     relative_video_path,
@@ -52,6 +54,7 @@ class EpisodeWriter:
         texts: Sequence[str] = ("",),
         success: bool | None = None,
         extra: dict[str, Any] | None = None,
+        segmentation: np.ndarray | None = None,
     ) -> Path:
         """Write one episode.
 
@@ -62,6 +65,8 @@ class EpisodeWriter:
             texts: Language instructions (Ctrl-World stores a list with one string).
             success: Whether the episode succeeded.
             extra: More JSON-able annotation fields (e.g. raw 15 Hz streams, task name, seed).
+            segmentation: Optional uint8 labels (T, views, H, W) of `SEGMENT_LABELS`, stored compressed
+                next to the videos and written in the same atomic step.
 
         Returns:
             The annotation path.
@@ -74,10 +79,22 @@ class EpisodeWriter:
             raise ValueError(f"states must be ({len(frames)}, {STATE_DIM}), got {states.shape}")
         if not np.all(np.isfinite(states)):
             raise ValueError("states contain NaN or infinite values")
+        if segmentation is not None:
+            segmentation = np.asarray(segmentation)
+            expected = (*frames.shape[:4],)
+            if segmentation.shape != expected or segmentation.dtype != np.uint8:
+                raise ValueError(
+                    f"segmentation must be uint8 {expected} (frames, views, H, W), "
+                    f"got {segmentation.dtype} {segmentation.shape}"
+                )
+            if segmentation.max(initial=0) >= len(SEGMENT_LABELS):
+                raise ValueError(f"segmentation labels must be < {len(SEGMENT_LABELS)} ({SEGMENT_LABELS}).")
         episode_id = str(episode_id)
         with atomic_directory(video_dir(self.root, self.split, episode_id)) as tmp_dir:
             for view in range(NUM_VIEWS):
                 write_video(tmp_dir / f"{view}.mp4", frames[:, view], fps=FPS, crf=self.crf)
+            if segmentation is not None:
+                np.savez_compressed(tmp_dir / SEGMENTATION_FILE, labels=segmentation)
         annotation = {
             "texts": list(texts),
             "episode_id": int(episode_id) if episode_id.isdigit() else episode_id,
@@ -88,6 +105,11 @@ class EpisodeWriter:
             "states": states.tolist(),
             **(extra or {}),
         }
+        if segmentation is not None:
+            annotation["segmentation"] = {
+                "path": f"{relative_video_path(self.split, episode_id, 0).rsplit('/', 1)[0]}/{SEGMENTATION_FILE}",
+                "labels": list(SEGMENT_LABELS),
+            }
         path = annotation_path(self.root, self.split, episode_id)
         write_json_atomic(path, annotation)
         return path

@@ -84,6 +84,12 @@ class CompactConfig:
     target: str = "residual"
     # Append 2 channels with the (y, x) position, so the convolutions know which view they are in.
     coordinate_channels: bool = True
+    # Channels of the learned spatial action map (0 = off). An MLP turns the actions into a coarse
+    # per-view map (the size of the U-Net's coarsest level), upsampled and fed in as input channels.
+    # Why: adaptive group norm gives every pixel the same action-dependent scale and shift, so placing
+    # the arm needs the convolutions to build "where" from the coordinate channels; a map lets the
+    # action say "here" directly, as Ctrl-World's per-position attention to action tokens does.
+    action_map: int = 0
     edm: EDMConfig = field(default_factory=lambda: EDMConfig(sigma_data=0.2))
 
     def __post_init__(self) -> None:
@@ -93,6 +99,8 @@ class CompactConfig:
             raise ValueError(f"`target` must be one of {TARGETS}. Got `{self.target}`.")
         if not self.channels or min(self.channels) < 4:
             raise ValueError(f"`channels` must be non-empty, each >= 4. Got {self.channels}.")
+        if self.action_map < 0:
+            raise ValueError(f"`action_map` must be >= 0 (0 = off). Got {self.action_map}.")
 
 
 def tiny() -> CompactConfig:
@@ -146,6 +154,42 @@ class ActionEncoder(nn.Module):
         return self.project(embedded.flatten(1)) * mask[:, None]
 
 
+class ActionMap(nn.Module):
+    """Actions -> a coarse spatial map per view, upsampled to the stacked image.
+
+    The MLP sees every frame's absolute state and the future frames' change from the current one
+    (the motion the clip asks for). Dropped actions give a zero map, as `ActionEncoder` does.
+    """
+
+    def __init__(
+        self,
+        num_frames: int,
+        num_future: int,
+        *,
+        action_dim: int,
+        channels: int,
+        grid: tuple[int, int],
+        num_views: int,
+        hidden: int = 256,
+    ):
+        super().__init__()
+        self.channels, self.grid, self.num_views, self.num_future = channels, grid, num_views, num_future
+        inputs = (num_frames + num_future) * action_dim
+        outputs = channels * num_views * grid[0] * grid[1]
+        self.mlp = nn.Sequential(
+            nn.Linear(inputs, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, outputs)
+        )
+
+    def forward(self, actions: torch.Tensor, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Actions (B, T, 7) of history, current and future frames, mask (B,) -> (B, C, V*H, W)."""
+        future = actions[:, -self.num_future :]
+        current = actions[:, -self.num_future - 1 : -self.num_future]
+        features = torch.cat([actions.flatten(1), (future - current).flatten(1)], dim=1)
+        h, w = self.grid
+        coarse = self.mlp(features).view(-1, self.channels, self.num_views * h, w) * mask[:, None, None, None]
+        return F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+
+
 class CompactUNet(nn.Module):
     """The network F inside the EDM preconditioning: (c_in x, c_noise, cond) -> F, target-shaped."""
 
@@ -161,6 +205,7 @@ class CompactUNet(nn.Module):
                 f"{layout.num_views}x{height} and the width {width} must be divisible by {factor}."
             )
         in_channels = 3 * (layout.num_future + 1 + layout.num_history) + 2 * config.coordinate_channels
+        in_channels += config.action_map
         attention = {level % levels for level in config.attention_levels}
         cond_dim = config.cond_dim
 
@@ -170,6 +215,16 @@ class CompactUNet(nn.Module):
         self.action_encoder = ActionEncoder(
             layout.num_history + 1 + layout.num_future, layout.action_dim, config.action_embed_dim, cond_dim
         )
+        self.action_map = None
+        if config.action_map:
+            self.action_map = ActionMap(
+                layout.num_history + 1 + layout.num_future,
+                layout.num_future,
+                action_dim=layout.action_dim,
+                channels=config.action_map,
+                grid=(height // factor, width // factor),
+                num_views=layout.num_views,
+            )
         self.conv_in = nn.Conv2d(in_channels, config.channels[0], 3, padding=1)
 
         self.down = nn.ModuleList()
@@ -222,6 +277,8 @@ class CompactUNet(nn.Module):
         if self.config.coordinate_channels:
             inputs.append(self._coordinates(image))
         actions = torch.cat([cond.history_actions, cond.actions], dim=1)
+        if self.action_map is not None:
+            inputs.append(self.action_map(actions, cond.action_mask, image.shape[-2:]))
         embedding = self.noise_embedding(c_noise) + self.action_encoder(actions, cond.action_mask)
 
         h = self.conv_in(torch.cat(inputs, dim=1))

@@ -102,6 +102,8 @@ def denoising_loss(
     noise: torch.Tensor,
     sigma_data: float,
     mask: torch.Tensor | None = None,
+    *,
+    element_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """EDM's weighted x0 regression loss for given sigmas and noise (both explicit: reproducible).
 
@@ -112,12 +114,16 @@ def denoising_loss(
         noise: Standard normal noise shaped like ``x0``.
         sigma_data: Std of the clean data.
         mask: Optional (B, F) weights of the frames (0 for padding frames).
+        element_weight: Optional weights of the target's elements, broadcastable to ``x0`` (e.g. more
+            weight where the ground truth moves).
 
     Returns:
         The scalar loss: weighted squared error, averaged over the unmasked elements.
     """
     x_sigma = x0 + sigma.reshape(-1, *([1] * (x0.ndim - 1))) * noise
     squared_error = (denoise(x_sigma, sigma) - x0) ** 2
+    if element_weight is not None:
+        squared_error = squared_error * element_weight
     per_frame = squared_error.flatten(2).mean(-1)  # (B, F)
     per_frame = per_frame * loss_weight(sigma, sigma_data)[:, None]
     if mask is None:

@@ -11,6 +11,7 @@ workers use two cores. Finished episodes are skipped, so a killed run continues 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from persistworld.data.layout import FPS
+from persistworld.data.layout import FPS, annotation_path
 from persistworld.data.reader import EpisodeDataset
 from persistworld.data.stats import StateStats
 from persistworld.data.writer import EpisodeWriter
@@ -45,6 +46,9 @@ class SimConfig:
     workers: int = 2
     # x264 quality of the stored videos (lower is better).
     crf: int = 15
+    # Also record each view's segmentation (robot, objects) for the region metrics. An existing episode
+    # without it is generated again (bit-identical frames: the episode depends only on its seed).
+    segmentation: bool = True
     scene: SceneConfig = field(default_factory=SceneConfig)
     noise: PolicyNoise = field(default_factory=PolicyNoise)
 
@@ -80,6 +84,7 @@ class SimEpisode:
     frames: np.ndarray  # (T, 3, H, W, 3) uint8
     states: np.ndarray  # (T, 7)
     success: bool
+    segmentation: np.ndarray | None = None  # (T, 3, H, W) uint8 labels
 
 
 def _initial_object_positions(config: SimConfig, env_name: str, rng: np.random.Generator) -> list[np.ndarray]:
@@ -107,7 +112,9 @@ class ScriptedEpisode:
             scene, another attempt at the task (a trajectory that no dataset episode holds).
     """
 
-    def __init__(self, scene: SimScene, config: SimConfig, seed: int, policy_seed: int | None = None):
+    def __init__(
+        self, scene: SimScene, config: SimConfig, seed: int, policy_seed: int | None = None, *, segment: bool = False
+    ):
         self.scene, self.seed, self.task = scene, seed, config.task_of(seed)
         rng = np.random.default_rng(seed)
         scene.reset(rng, _initial_object_positions(config, scene.env_name, rng))
@@ -121,6 +128,8 @@ class ScriptedEpisode:
         self._schedule = [wp for wp in self._plan.waypoints + tail for _ in range(wp.steps)]
         self._step, self._total_steps = 0, total_steps
         self.frames, self.states = [scene.render()], [scene.state()]
+        self.segment = segment
+        self.labels = [scene.segment()] if segment else []
         self._success: bool | None = None
 
     @property
@@ -140,16 +149,19 @@ class ScriptedEpisode:
             if self._step % self._steps_per_frame == 0:
                 self.frames.append(self.scene.render())
                 self.states.append(self.scene.state())
+                if self.segment:
+                    self.labels.append(self.scene.segment())
 
     def result(self) -> SimEpisode:
         """The episode so far; success is judged at the end of the plan (or now, if the plan is longer)."""
         success = self._success if self._success is not None else self._plan.success(self.scene)
-        return SimEpisode(self.seed, self.task, np.stack(self.frames), np.stack(self.states), bool(success))
+        labels = np.stack(self.labels) if self.segment else None
+        return SimEpisode(self.seed, self.task, np.stack(self.frames), np.stack(self.states), bool(success), labels)
 
 
 def record_episode(scene: SimScene, config: SimConfig, seed: int) -> SimEpisode:
     """Run the scripted policy of the seed's task in `scene` and record 3 views and states at 5 Hz."""
-    episode = ScriptedEpisode(scene, config, seed)
+    episode = ScriptedEpisode(scene, config, seed, segment=config.segmentation)
     episode.advance(episode.frames_left)
     return episode.result()
 
@@ -182,6 +194,7 @@ def generate_and_write(root: Path, split: str, seed: int, config: SimConfig) -> 
         texts=[f"{episode.task} (simulated)"],
         success=episode.success,
         extra={"task": episode.task, "seed": seed, "source": "robosuite-1.5.2 Panda"},
+        segmentation=episode.segmentation,
     )
     return {
         "split": split,
@@ -202,8 +215,17 @@ def pending_jobs(root: Path, config: SimConfig) -> list[tuple[str, int]]:
     jobs = []
     for split in config.episodes:
         writer = EpisodeWriter(root, split)
-        jobs += [(split, seed) for seed in config.seeds(split) if not writer.exists(seed)]
+        jobs += [(split, seed) for seed in config.seeds(split) if not _complete(writer, seed, config)]
     return jobs
+
+
+def _complete(writer: EpisodeWriter, seed: int, config: SimConfig) -> bool:
+    """Whether the episode is written, with segmentation if the config asks for it."""
+    if not writer.exists(seed):
+        return False
+    if not config.segmentation:
+        return True
+    return "segmentation" in json.loads(annotation_path(writer.root, writer.split, str(seed)).read_text())
 
 
 def run_generation(root: str | Path, config: SimConfig) -> Iterator[dict]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from persistworld.data.layout import OBJECT_LABELS, ROBOT_LABEL  # noqa: E402
 from persistworld.utils.deps import require_package  # noqa: E402
 
 #: Robosuite environment that provides the objects of each task.
@@ -215,6 +216,28 @@ class SimScene:
             mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"{name}_main") for name in _OBJECT_BODIES[env_name]
         ]
         self._object_joints = [obj.joints[0] for obj in self._objects()]
+        self._geom_labels = self._label_geoms()
+
+    def _label_geoms(self) -> np.ndarray:
+        """The segmentation label (`persistworld.data.layout.SEGMENT_LABELS`) of every geom of the model.
+
+        The robot is every body of the arm and its gripper (robosuite prefixes them ``robot0_`` and
+        ``gripper0_``); an object is its main body and everything below it.
+        """
+        mujoco, model = self._mujoco, self.model
+        labels = np.zeros(model.ngeom, dtype=np.uint8)
+        objects = {body: index for index, body in enumerate(self._object_bodies)}
+        for geom in range(model.ngeom):
+            body = int(model.geom_bodyid[geom])
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, body) or ""
+            if name.startswith(("robot0_", "gripper0_")):
+                labels[geom] = ROBOT_LABEL
+                continue
+            while body > 0 and body not in objects:
+                body = int(model.body_parentid[body])
+            if body in objects:
+                labels[geom] = OBJECT_LABELS[objects[body]]
+        return labels
 
     def _objects(self) -> list:
         return [self.env.cube] if self.env_name == "Lift" else [self.env.cubeA, self.env.cubeB]
@@ -285,6 +308,22 @@ class SimScene:
         # (a worker holds a Lift and a Stack scene) the other scene's context would draw this one.
         self._render_context.gl_ctx.make_current()
         return np.stack([sim.render(camera_name=c, width=width, height=height)[::-1] for c in self.CAMERAS])
+
+    def segment(self) -> np.ndarray:
+        """Segmentation of the 3 views, uint8 (3, H, W): 0 background, 1 robot, 2 and 3 the objects.
+
+        MuJoCo renders each geom in a colour that encodes its id (one more render pass per view).
+        """
+        height, width = self.config.image_size
+        sim = self.env.sim
+        self._render_context.gl_ctx.make_current()
+        views = []
+        for camera in self.CAMERAS:
+            ids = sim.render(camera_name=camera, width=width, height=height, segmentation=True)[::-1]
+            geoms = ids[..., 1]  # (objtype, objid) per pixel; -1 where no geom was drawn
+            is_geom = ids[..., 0] == int(self._mujoco.mjtObj.mjOBJ_GEOM)
+            views.append(np.where(is_geom, self._geom_labels[geoms.clip(0)], 0).astype(np.uint8))
+        return np.stack(views)
 
     def eef_pose_world(self) -> tuple[np.ndarray, np.ndarray]:
         """End-effector position (3,) and rotation matrix (3, 3) in the world frame."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from persistworld.data.clips import ClipBatch
+from persistworld.errors import ConfigError
+from persistworld.metrics.regions import motion_mask
 from persistworld.models.edm import EDMConfig, denoising_loss, sample_training_sigma
 from persistworld.models.protocol import Condition, WorldModel
 from persistworld.train.optim import OptimConfig
@@ -22,6 +24,19 @@ class StepConfig:
     # current frames get Gaussian noise of a per-sample std drawn uniformly in [0, history_noise].
     # 0 = the standard objective on clean ground-truth histories.
     history_noise: float = 0.0
+    # Extra loss weight on pixels where the ground truth moves (`persistworld.metrics.regions.motion_mask`):
+    # a pixel's squared error counts 1 + motion_weight times there. Why: the arm covers a few percent of
+    # the pixels, so an unweighted loss is nearly minimised by copying the current frame, and the
+    # actions, which only say where the arm goes, barely move it. Pixel-space targets only.
+    motion_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.action_dropout < 1:
+            raise ValueError(f"`action_dropout` must be in [0, 1). Got {self.action_dropout}.")
+        if self.history_noise < 0:
+            raise ValueError(f"`history_noise` must be >= 0. Got {self.history_noise}.")
+        if self.motion_weight < 0:
+            raise ValueError(f"`motion_weight` must be >= 0 (0 = off). Got {self.motion_weight}.")
 
 
 def teacher_forced_loss(
@@ -52,7 +67,18 @@ def teacher_forced_loss(
     mask = 1.0 - batch.future_is_pad.to(x0.dtype)
     if x0.shape[1] == mask.shape[1] + 1:  # a target that leads with the current frame (Ctrl-World regenerates it)
         mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
-    loss = denoising_loss(lambda x, s: model.denoise(x, s, cond), x0, sigma, noise, edm.sigma_data, mask)
+    weight = None
+    if config.motion_weight > 0:
+        if x0.shape != batch.future.shape:
+            raise ConfigError(
+                f"pretrain.objective.motion_weight weights pixels, but this model's target has shape "
+                f"{tuple(x0.shape)}, not the frames' {tuple(batch.future.shape)}: set it to 0 for latent models."
+            )
+        moving = motion_mask(batch.current[:, None], batch.future).unsqueeze(-3)
+        weight = 1.0 + config.motion_weight * moving.to(x0.dtype)
+    loss = denoising_loss(
+        lambda x, s: model.denoise(x, s, cond), x0, sigma, noise, edm.sigma_data, mask, element_weight=weight
+    )
     return loss, {"loss": float(loss.detach())}
 
 
