@@ -20,24 +20,11 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from persistworld.cli.common import load_config
 from persistworld.evaluate.cli_run import evaluate_with_config
+from persistworld.metrics.sharpness import edge_energy
 from persistworld.rollout.report import GROUPS  # external = views 0 + 1, wrist = view 2
-
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
-
-
-def edge_energy(frames: torch.Tensor) -> float:
-    """Mean Sobel gradient magnitude of frames (..., 3, H, W), grey = mean of RGB, valid pixels only.
-
-    The kernel is normalised (/ 8) so that a ramp rising by 1 per pixel has magnitude 1.
-    """
-    grey = frames.float().mean(dim=-3, keepdim=True).flatten(0, -4)
-    kernel_x = _SOBEL_X.view(1, 1, 3, 3).to(grey)
-    gx, gy = F.conv2d(grey, kernel_x), F.conv2d(grey, kernel_x.transpose(-1, -2))
-    return (gx.square() + gy.square()).sqrt().mean().item()
 
 
 def edge_rows(truth: torch.Tensor, predictions: dict[str, torch.Tensor]) -> list[str]:

@@ -48,17 +48,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--data-root", type=Path, default=None, help="Dataset root (default: the config's).")
     parser.add_argument("--only", nargs="*", default=None, help="Probe only these settings (names as in the table).")
+    parser.add_argument(
+        "--weights", choices=("ema", "model"), default="ema", help="The checkpoint's EMA or raw training weights."
+    )
     args = parser.parse_args()
 
     cfg = load_config(args.preset, args.config, [])
     if args.data_root is not None:
         cfg.data.root = args.data_root
-    model, stats, _ = load_world_model(args.checkpoint, expected_layout=data_layout(cfg.data.resolution, cfg.clips))
+    layout = data_layout(cfg.data.resolution, cfg.clips)
+    model, stats, _ = load_world_model(args.checkpoint, expected_layout=layout, weights=args.weights)
     dataset = EpisodeDataset(cfg.data.root, args.split, resolution=cfg.data.resolution, stats=stats)
     probe = HeldOutProbe(ClipSampler(dataset, cfg.clips), ProbeConfig(num_clips=args.clips, seed=args.seed))
     rows = {}
-    print(f"{args.checkpoint} on {args.split}: {args.clips} clips, seed {args.seed}\n")
-    print("| sampler | SSIM | PSNR (dB) | copy SSIM | copy PSNR (dB) |\n|---|---|---|---|---|")
+    print(f"{args.checkpoint} ({args.weights} weights) on {args.split}: {args.clips} clips, seed {args.seed}\n")
+    print(
+        "| sampler | SSIM | PSNR (dB) | copy SSIM | copy PSNR (dB) | motion PSNR (dB) | copy motion PSNR (dB) "
+        "| action gain (dB) |\n|---|---|---|---|---|---|---|---|"
+    )
     for name, sampler in SETTINGS.items():
         if args.only is not None and name not in args.only:
             continue
@@ -66,11 +73,13 @@ def main() -> None:
         rows[name] = scores | {"sampler": vars(sampler)}
         print(
             f"| {name} | {scores['ssim']:.4f} | {scores['psnr']:.2f} | {scores['copy_ssim']:.4f} | "
-            f"{scores['copy_psnr']:.2f} |",
+            f"{scores['copy_psnr']:.2f} | {scores['motion_psnr']:.2f} | {scores['copy_motion_psnr']:.2f} | "
+            f"{scores['action_gain_db']:.3f} |",
             flush=True,
         )
     if args.out is not None:
-        write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "split": args.split, "rows": rows})
+        meta = {"checkpoint": str(args.checkpoint), "weights": args.weights, "split": args.split}
+        write_json_atomic(args.out, meta | {"rows": rows})
 
 
 if __name__ == "__main__":

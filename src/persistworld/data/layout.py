@@ -10,6 +10,8 @@ VIEW_NAMES: tuple[str, ...] = ("external_1", "external_2", "wrist")
 NUM_VIEWS = len(VIEW_NAMES)
 EXTERNAL_VIEWS: tuple[int, ...] = (0, 1)
 WRIST_VIEW = 2
+#: The camera groups that metrics are reported for: the external cameras together, the wrist camera alone.
+GROUPS: dict[str, tuple[int, ...]] = {"external": EXTERNAL_VIEWS, "wrist": (WRIST_VIEW,)}
 
 #: A state/action row: end-effector position xyz (m), orientation as extrinsic xyz euler (rad),
 #: gripper closure in [0, 1] (0 = open, as DROID's gripper_position).

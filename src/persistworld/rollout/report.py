@@ -14,13 +14,11 @@ import numpy as np
 import torch
 
 from persistworld.data.clips import ClipConfig
-from persistworld.data.layout import EXTERNAL_VIEWS, WRIST_VIEW
+from persistworld.data.layout import GROUPS
 from persistworld.metrics.image import psnr, ssim
 from persistworld.models.protocol import WorldModel
 from persistworld.models.sampler import SamplerConfig
 from persistworld.rollout.engine import EpisodeTrack, RolloutResult, rollout
-
-GROUPS: dict[str, tuple[int, ...]] = {"external": EXTERNAL_VIEWS, "wrist": (WRIST_VIEW,)}
 
 
 def group_step_means(scores: np.ndarray, num_future: int, views: tuple[int, ...]) -> np.ndarray:

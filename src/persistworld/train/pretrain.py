@@ -52,6 +52,9 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     objective: StepConfig = field(default_factory=StepConfig)
     ema_decay: float = 0.999
+    # Warm the EMA decay up from 0 (`EMA.update`); off = a fixed decay from the first step, as runs made
+    # before this switch existed (the shipped `demo` baseline among them).
+    ema_warmup: bool = True
     seed: int = 0
     # Schedules, in optimizer steps.
     log_every: int = 10
@@ -244,7 +247,7 @@ def pretrain(
             )
         lr = learning_rate(state.step, config.steps, config.optim)
         logs |= optimizer_step(model, optimizer, loss, lr, config.optim)
-        ema.update(model)
+        ema.update(model, state.step if config.ema_warmup else None)
         state.step += 1
 
         if state.step % config.log_every == 0 or state.step == config.steps:
