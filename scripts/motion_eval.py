@@ -24,6 +24,34 @@ from persistworld.train.pretrain import data_layout
 from persistworld.utils.atomic import write_json_atomic
 
 
+def picture(result, path: Path, title: str, num_future: int, episode: int = 0) -> None:
+    """Ground truth, rollout and rollout with swapped actions of one episode at 4 steps, all 3 views side by side."""
+    import matplotlib.figure
+
+    from persistworld.utils.figures import save_figure
+
+    rows = ("ground truth", "rollout", "rollout, swapped actions", "freeze")
+    horizon = result.frames["rollout"].shape[1]
+    steps = sorted({1, 4, 8, horizon // num_future})
+    figure = matplotlib.figure.Figure(figsize=(3.2 * len(steps), 1.0 * len(rows) + 0.6))
+    axes = figure.subplots(len(rows), len(steps), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, step in enumerate(steps):
+            frame = result.frames[row][episode, step * num_future - 1]  # (V, 3, H, W), the step's last frame
+            strip = torch.cat(list(frame), dim=-1).permute(1, 2, 0).add(1).div(2).clamp(0, 1).numpy()
+            axis = axes[r][c]
+            axis.imshow(strip)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                axis.set_title(f"step {step} ({step * num_future / 5:.1f} s)", fontsize=8)
+            if c == 0:
+                axis.set_ylabel(row, fontsize=7)
+    figure.suptitle(f"{title}: episode {result.episode_ids[episode]}, single samples", fontsize=9)
+    figure.tight_layout()
+    save_figure(figure, path, dpi=130)
+
+
 def main() -> None:
     """Parse the arguments, evaluate, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,6 +65,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", choices=("ema", "model"), default="ema")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--picture", type=Path, default=None, help="PNG strip of the first episode's frames")
+    parser.add_argument("--picture-title", default="")
     args = parser.parse_args()
 
     cfg = load_config(args.preset, args.config, args.overrides)
@@ -55,6 +85,8 @@ def main() -> None:
         f"sampler {vars(cfg.sampler)}, regions from {result.regions}\n"
     )
     print(markdown_table(result))
+    if args.picture is not None:
+        picture(result, args.picture, args.picture_title or str(args.checkpoint), cfg.clips.num_future)
     if args.out is not None:
         summary = result.summary() | {
             "checkpoint": str(args.checkpoint),

@@ -59,6 +59,10 @@ def test_pretrain_then_rollout_write_a_model_curves_and_a_drift_report(tiny_root
     assert (out / "drift.png").stat().st_size > 1000
     assert sorted(p.name for p in out.glob("*.mp4")) == ["test_0.mp4"]
     assert "SSIM ext / PSNR ext" in rolled.output and "results:" in rolled.output
+    # region metrics (no segmentation here: where the truth moves) and the swapped-action rollout
+    assert summary["regions"] == "motion" and "robot_psnr/external" in summary["per_step"]["rollout"]
+    assert len(summary["per_step"]["rollout_swapped_actions"]["robot_psnr/wrist"]) == 3
+    assert set(summary["action_sensitivity_db"]) == {"external", "wrist"} and "action sensitivity" in rolled.output
 
 
 def test_rollout_without_a_model_says_which_file_is_missing(tiny_root: Path, tmp_path: Path):

@@ -1,4 +1,4 @@
-"""The motion-aware evaluation: a model that follows its actions scores action sensitivity, one that does not scores 0."""
+"""The motion-aware evaluation: a model that follows its actions has action sensitivity, one that does not has 0."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_action_sensitivity_and_the_conditions(gain: float):
     assert result.mean("freeze", "external", "edge_ratio") == pytest.approx(1.0, abs=0.05)  # flat shifts keep edges
     assert "Action sensitivity" in markdown_table(result)
     summary = result.summary()
-    assert summary["episodes"] == ["0", "1", "2", "3"] and set(summary["action_sensitivity_db"]) == {"external", "wrist"}
+    assert summary["episodes"] == ["0", "1", "2", "3"]
+    assert set(summary["action_sensitivity_db"]) == {"external", "wrist"}
 
 
 def test_without_segmentation_the_regions_are_where_the_truth_moves():

@@ -51,7 +51,9 @@ def demo_command(
         return
     cfg.data.root = data_root
     with console.status("rolling out 4 test episodes for 14 steps (own feedback and teacher-forced)"):
-        summary = run_rollout(cfg, checkpoint, cfg.data.test_split, 4, 14, 0, 0, 2, out / "rollout")
+        summary = run_rollout(
+            cfg, checkpoint, cfg.data.test_split, 4, 14, 0, 0, 2, out / "rollout", swapped_actions=False
+        )
     print_drift_table(summary)
     console.rule("[bold]4. PersistWorld post-training of the baseline on its own rollouts")
     posttrained = posttrain_stage(cfg, checkpoint, out / "posttrain")

@@ -55,4 +55,11 @@ def print_drift_table(summary: dict) -> None:
     for kind, values in summary["mean_over_steps"].items():
         means.add_row(kind, *(f"{values[m]:.4f}" for m in metrics))
     console.print(means)
+    if summary.get("action_sensitivity_db"):
+        where = "segmentation" if summary["regions"] == "segmentation" else "where the ground truth moves"
+        values = ", ".join(f"{group} {value:+.2f} dB" for group, value in summary["action_sensitivity_db"].items())
+        console.print(
+            f"action sensitivity (robot-region PSNR with own minus another episode's actions; regions from {where}): "
+            f"{values}"
+        )
     console.print(f"results: {summary['out']}")

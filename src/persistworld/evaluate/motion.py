@@ -1,8 +1,8 @@
 """Does a world model follow the robot? The motion-aware evaluation of one checkpoint.
 
 Full-frame metrics cannot tell a model that moves the arm correctly from one that freezes the scene:
-the background dominates them. This evaluation rolls a model out on held-out episodes under five
-conditions and scores each where things move:
+the background dominates them. This evaluation takes the rollout report (`drift_report`) with region
+metrics and the swapped-action rollout, and summarises it per episode under five conditions:
 
 - ``freeze``: every frame is the start frame (a world that stands still);
 - ``copy``: each step's frames are the step's ground-truth current frame (teacher-forced copying);
@@ -11,9 +11,9 @@ conditions and scores each where things move:
 - ``rollout, swapped actions``: the same from the same noise, with the next episode's actions.
 
 Per camera group (external, wrist) it reports SSIM and PSNR over the frame, PSNR inside the ground
-truth's robot mask and inside its object masks (dilated by `DILATION` pixels; from the dataset's
-segmentation, else inside the ground truth's motion mask), and the edge energy of the predictions
-relative to the truth's (1 = as sharp as the truth). Two numbers summarise it:
+truth's robot mask and inside its object masks (dilated; from the dataset's segmentation, else
+inside the ground truth's motion mask), and the edge energy of the predictions relative to the
+truth's (1 = as sharp as the truth). Two numbers summarise it:
 
 - **action sensitivity**: how much closer the rollout's robot region is to the truth with the
   episode's own actions than with swapped ones (dB). A model that ignores its actions scores 0.
@@ -23,21 +23,27 @@ relative to the truth's (1 = as sharp as the truth). Two numbers summarise it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from persistworld.data.clips import ClipConfig
-from persistworld.data.layout import GROUPS, OBJECT_LABELS, ROBOT_LABEL
-from persistworld.metrics.image import psnr, ssim
-from persistworld.metrics.regions import dilate, masked_psnr, motion_mask
+from persistworld.data.layout import GROUPS
 from persistworld.metrics.sharpness import edge_energy
 from persistworld.models.protocol import WorldModel
 from persistworld.models.sampler import SamplerConfig
-from persistworld.rollout.engine import EpisodeTrack, rollout
+from persistworld.rollout.engine import EpisodeTrack
+from persistworld.rollout.report import DriftReport, copy_current_frames, drift_report, finite_mean
 
-CONDITIONS = ("freeze", "copy", "teacher-forced", "rollout", "rollout, swapped actions")
+#: Condition name -> the rollout report's name for it.
+CONDITIONS = {
+    "freeze": "copy_start",
+    "copy": "copy_current",
+    "teacher-forced": "teacher_forced",
+    "rollout": "rollout",
+    "rollout, swapped actions": "rollout_swapped_actions",
+}
 METRICS = ("ssim", "psnr", "robot_psnr", "object_psnr", "edge_ratio")
 
 
@@ -56,6 +62,8 @@ class MotionEvaluation:
     episode_ids: list[str]
     scores: dict[str, dict[str, dict[str, list[float]]]]  # condition -> group -> metric -> (E,)
     regions: str  # "segmentation" or "motion": where robot_psnr / object_psnr were measured
+    # The frames of every condition and the ground truth, (E, N*F, V, 3, H, W), for pictures.
+    frames: dict[str, torch.Tensor] | None = None
 
     def mean(self, condition: str, group: str, metric: str) -> float:
         """Mean over episodes (episodes without the region, e.g. no object in view, left out)."""
@@ -68,9 +76,7 @@ class MotionEvaluation:
 
     def summary(self) -> dict:
         """Every mean, plus action sensitivity per group (JSON-able)."""
-        means = {
-            c: {g: {m: self.mean(c, g, m) for m in METRICS} for g in GROUPS} for c in CONDITIONS if c in self.scores
-        }
+        means = {c: {g: {m: self.mean(c, g, m) for m in METRICS} for g in GROUPS} for c in CONDITIONS}
         return {
             "episodes": self.episode_ids,
             "regions": self.regions,
@@ -79,34 +85,38 @@ class MotionEvaluation:
         }
 
 
-def _region_masks(labels: torch.Tensor | None, start: torch.Tensor, truth: torch.Tensor):
-    """(robot, object) masks (E, T, V, H, W) of the ground truth, dilated."""
-    if labels is None:
-        moving = motion_mask(start[:, None], truth)
-        return moving, moving
-    robot = dilate(labels == ROBOT_LABEL)
-    objects = dilate(torch.isin(labels, torch.tensor(OBJECT_LABELS, dtype=labels.dtype)))
-    return robot, objects
+def _frames(report: DriftReport, num_future: int) -> dict[str, torch.Tensor]:
+    """The predicted frames of every condition, (E, N*F, V, 3, H, W)."""
+    truth = report.own.ground_truth
+    return {
+        "freeze": report.own.start_frames[:, None].expand_as(truth),
+        "copy": copy_current_frames(report.own, num_future),
+        "teacher-forced": report.teacher.predicted,
+        "rollout": report.own.predicted,
+        "rollout, swapped actions": report.swapped_rollout.predicted,
+    }
 
 
-def _score(predicted: torch.Tensor, truth: torch.Tensor, robot: torch.Tensor, objects: torch.Tensor) -> dict:
-    """Per episode and group, the mean of every metric over frames and views -> {group: {metric: (E,)}}."""
-    per_frame = {
-        "ssim": ssim(predicted, truth),
-        "psnr": psnr(predicted, truth),
-        "robot_psnr": masked_psnr(predicted, truth, robot),
-        "object_psnr": masked_psnr(predicted, truth, objects),
-    }  # each (E, T, V)
-    result = {}
-    for group, views in GROUPS.items():
-        index = list(views)
-        scores = {name: values[:, :, index].flatten(1).nanmean(1).tolist() for name, values in per_frame.items()}
-        scores["edge_ratio"] = [
-            edge_energy(predicted[e, :, index]) / max(edge_energy(truth[e, :, index]), 1e-8)
-            for e in range(len(predicted))
-        ]
-        result[group] = scores
-    return result
+def motion_from_report(report: DriftReport, episode_ids: Sequence[str], num_future: int) -> MotionEvaluation:
+    """Per-episode means (over steps) of every condition, group and metric of a report with regions and swaps."""
+    if report.swapped is None or report.regions is None:
+        raise ValueError("the report needs region metrics and the swapped-action rollout (drift_report options).")
+    kinds, frames = report.kinds(), _frames(report, num_future)
+    truth = report.own.ground_truth
+    scores = {}
+    for condition, kind in CONDITIONS.items():
+        scores[condition] = {}
+        for group, views in GROUPS.items():
+            per_episode = {metric: finite_mean(kinds[kind][f"{metric}/{group}"], axis=1) for metric in METRICS[:-1]}
+            index = list(views)
+            per_episode["edge_ratio"] = np.array(
+                [
+                    edge_energy(frames[condition][e][:, index]) / max(edge_energy(truth[e][:, index]), 1e-8)
+                    for e in range(len(truth))
+                ]
+            )
+            scores[condition][group] = {metric: [float(x) for x in values] for metric, values in per_episode.items()}
+    return MotionEvaluation(list(episode_ids), scores, report.regions, frames | {"ground truth": truth})
 
 
 @torch.no_grad()
@@ -126,32 +136,12 @@ def evaluate_motion(
     Swapped actions follow a fixed pairing: episode i gets the actions of episode i + 1 (the last, the
     first's), from its own start frame; its frames and history stay its own.
     """
-    if len(episodes) < 2:
-        raise ValueError("the swapped-action condition needs at least 2 episodes.")
     tracks = [e.track for e in episodes]
-    horizon = steps * clips.num_future
-    truth = torch.stack([t.frames[start + 1 : start + 1 + horizon] for t in tracks])
-    start_frames = torch.stack([t.frames[start] for t in tracks])
-    with_labels = all(e.labels is not None for e in episodes)
-    labels = torch.stack([e.labels[start + 1 : start + 1 + horizon] for e in episodes]) if with_labels else None
-    robot, objects = _region_masks(labels, start_frames, truth)
+    labels = [e.labels for e in episodes] if all(e.labels is not None for e in episodes) else None
     starts = [start] * len(tracks)
-    run = dict(clips=clips, sampler=sampler, num_steps=steps, seed=seed, device=device)
-    current = torch.tensor([start + (i // clips.num_future) * clips.num_future for i in range(horizon)])
-    swapped = [replace(t, actions=tracks[(i + 1) % len(tracks)].actions) for i, t in enumerate(tracks)]
-    for track, other in zip(tracks, swapped, strict=True):
-        if other.actions.shape[0] < start + horizon + 1:
-            raise ValueError(f"episode {track.episode_id}: its swapped actions are too short for {steps} steps.")
-    predictions = {
-        "freeze": start_frames[:, None].expand_as(truth),
-        "copy": torch.stack([t.frames[current] for t in tracks]),
-        "teacher-forced": rollout(model, tracks, starts, feed="ground_truth", **run).predicted,
-        "rollout": rollout(model, tracks, starts, **run).predicted,
-        "rollout, swapped actions": rollout(model, swapped, starts, **run).predicted,
-    }
-    scores = {name: _score(frames, truth, robot, objects) for name, frames in predictions.items()}
-    regions = "segmentation" if with_labels else "motion"
-    return MotionEvaluation([t.episode_id for t in tracks], scores, regions)
+    options = {"labels": labels, "regions": True, "swapped_actions": True}
+    report = drift_report(model, tracks, starts, clips, sampler, steps, seed=seed, device=device, **options)
+    return motion_from_report(report, [t.episode_id for t in tracks], clips.num_future)
 
 
 def markdown_table(evaluation: MotionEvaluation) -> str:

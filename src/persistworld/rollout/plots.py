@@ -17,14 +17,19 @@ _STYLES = {
     "teacher_forced": ("teacher-forced 1-step", "-", "tab:blue"),
     "copy_current": ("copy current GT frame", "--", "tab:gray"),
     "copy_start": ("copy start frame", ":", "black"),
+    "rollout_swapped_actions": ("rollout, another episode's actions", "-.", "tab:orange"),
 }
 
 
 def plot_drift(per_step: dict[str, dict[str, list[float]]], path: str | Path, title: str = "") -> Path:
-    """One panel per metric and camera group; x = rollout step (clip), one line per kind."""
+    """One panel per metric and camera group (4 to a row); x = rollout step (clip), one line per kind."""
     metrics = list(next(iter(per_step.values())))
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
-    for axis, metric in zip(axes[0], metrics, strict=True):
+    columns = min(4, len(metrics))
+    rows = -(-len(metrics) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+    for axis in axes.flat[len(metrics) :]:
+        axis.set_visible(False)
+    for axis, metric in zip(axes.flat, metrics, strict=False):
         for kind, (label, style, colour) in _STYLES.items():
             if kind in per_step:
                 values = per_step[kind][metric]
