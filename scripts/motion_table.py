@@ -52,6 +52,57 @@ def table(models: list[tuple[str, dict]]) -> str:
     return "\n".join(header + rows) + "\n\n" + "\n".join(notes)
 
 
+def verdict_table(models: list[tuple[str, dict]]) -> str:
+    """The targets of a base model that follows the robot, with each model's value (external / wrist).
+
+    "met?" judges the last model; the ones before it are there for comparison.
+    """
+
+    def pair(values: dict, fmt: str) -> str:
+        return " / ".join(format(values[g], fmt) for g in GROUPS)
+
+    def gains(result: dict, metric: str, better: str, worse: str) -> dict:
+        means = result["means"]
+        return {g: means[better][g][metric] - means[worse][g][metric] for g in GROUPS}
+
+    targets = [
+        ("rollout beats freezing by >= 0.03 SSIM", lambda r: gains(r, "ssim", "rollout", "freeze"), "+.3f", 0.03),
+        ("rollout beats freezing by >= 2 dB PSNR", lambda r: gains(r, "psnr", "rollout", "freeze"), "+.2f", 2.0),
+        ("robot region >= 3 dB over freezing", lambda r: gains(r, "robot_psnr", "rollout", "freeze"), "+.2f", 3.0),
+        ("action sensitivity >= 3 dB", lambda r: r["action_sensitivity_db"], "+.2f", 3.0),
+        (
+            "teacher-forced 1-step beats copying by >= 1 dB",
+            lambda r: gains(r, "psnr", "teacher-forced", "copy"),
+            "+.2f",
+            1.0,
+        ),
+        (
+            "rollout edge energy within 25 % of the truth's",
+            lambda r: {g: r["means"]["rollout"][g]["edge_ratio"] for g in GROUPS},
+            ".2f",
+            None,
+        ),
+        (
+            "drift gap: teacher-forced minus rollout PSNR > 0",
+            lambda r: gains(r, "psnr", "teacher-forced", "rollout"),
+            ".2f",
+            0.0,
+        ),
+    ]
+    lines = ["| target (external / wrist) | " + " | ".join(label for label, _ in models) + " | met? |"]
+    lines.append("|---|" + "---|" * (len(models) + 1))
+    for name, measure, fmt, threshold in targets:
+        values = [measure(result) for _, result in models]
+        last = values[-1]
+        if threshold is None:
+            met = [abs(last[g] - 1) <= 0.25 for g in GROUPS]
+        else:
+            met = [last[g] >= threshold if threshold else last[g] > 0 for g in GROUPS]
+        verdict = "yes" if all(met) else ("no" if not any(met) else " / ".join("yes" if m else "no" for m in met))
+        lines.append(f"| {name} | " + " | ".join(pair(v, fmt) for v in values) + f" | {verdict} |")
+    return "\n".join(lines)
+
+
 def probe_table(probe: dict) -> str:
     """The pretraining probe's action sensitivity along training, from its rows (metrics.jsonl's probe stream)."""
     lines = [
@@ -71,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="label=path of a scripts/motion_eval.py JSON file")
     parser.add_argument("--probe", type=Path, default=None, help="print the probe table of this JSON instead")
+    parser.add_argument("--verdict", action="store_true", help="print the targets table (the last model is judged)")
     args = parser.parse_args()
     if args.probe is not None:
         print(probe_table(json.loads(args.probe.read_text())))
@@ -79,7 +131,7 @@ def main() -> None:
     for item in args.models:
         label, _, path = item.partition("=")
         models.append((label, json.loads(Path(path).read_text())))
-    print(table(models))
+    print(verdict_table(models) if args.verdict else table(models))
 
 
 if __name__ == "__main__":
