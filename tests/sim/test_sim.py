@@ -161,7 +161,7 @@ def test_segmentation_marks_the_robot_where_it_is_drawn_and_old_episodes_get_it_
     assert EpisodeDataset(tmp_path, "train").load_segmentation("0") is None
     before = EpisodeDataset(tmp_path, "train").load_frames("0")
     # an episode without segmentation is made again, bit for bit, now with labels
-    assert [r["seed"] for r in run_generation(tmp_path, small_config(episodes={"train": 1}))] == [0]
+    assert [r["seed"] for r in run_generation(tmp_path, small_config(episodes={"train": 1}, segmentation=True))] == [0]
     dataset = EpisodeDataset(tmp_path, "train")
     labels, frames = dataset.load_segmentation("0"), dataset.load_frames("0")
     assert np.array_equal(frames, before)
